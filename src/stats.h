@@ -1,0 +1,58 @@
+/*
+ * stats.h - process-wide counters and gauges, generated from one X-macro
+ * list.  Relaxed atomics: any thread may bump them; readers (control socket,
+ * later /metrics) see a consistent-enough snapshot.
+ */
+#ifndef SESGATE_STATS_H
+#define SESGATE_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define STATS_COUNTERS(X)                                                        \
+	X(sessions_total, "SMTP sessions accepted")                              \
+	X(sessions_refused_full, "connections refused with 421: max_sessions")   \
+	X(sessions_timeout, "sessions ended by idle or DATA timeout")            \
+	X(sessions_errors_limit, "sessions ended by the error budget")           \
+	X(auth_success, "successful AUTH")                                       \
+	X(auth_failure, "failed AUTH")                                           \
+	X(auth_cache_hits, "AUTH verified from the cache")                       \
+	X(msgs_accepted, "messages queued (250 sent)")                           \
+	X(msgs_tempfail, "messages refused with 4xx at end of data")             \
+	X(msgs_rejected, "messages refused with 5xx at end of data")             \
+	X(bytes_accepted, "octets of queued messages")                           \
+	X(rcpt_rejected, "recipients refused")                                   \
+	X(mail_rejected, "MAIL commands refused")                                \
+	X(limit_command_line, "command lines over max_command_line")             \
+	X(limit_text_line, "message lines over max_text_line")                   \
+	X(limit_message_size, "messages over the size limit")                    \
+	X(limit_recipients, "recipients over max_recipients")                    \
+	X(bare_newline, "messages with a bare CR or LF")                         \
+	X(data_memory_waits, "times reading paused for max_data_memory")        \
+	X(redis_errors, "Redis command failures and timeouts")                   \
+	X(redis_reconnects, "Redis reconnections")                               \
+	X(queue_orphans_cancelled, "timed-out enqueues removed after reconnect")
+
+#define STATS_GAUGES(X)                                                          \
+	X(sessions_current, "sessions open now")                                 \
+	X(data_memory, "octets of message data held in memory now")
+
+struct stats {
+#define STATS_FIELD(name, help) _Atomic uint64_t name;
+	STATS_COUNTERS(STATS_FIELD)
+	STATS_GAUGES(STATS_FIELD)
+#undef STATS_FIELD
+};
+
+extern struct stats g_stats;
+
+#define STAT_INC(name) atomic_fetch_add_explicit(&g_stats.name, 1, memory_order_relaxed)
+#define STAT_ADD(name, n) atomic_fetch_add_explicit(&g_stats.name, (n), memory_order_relaxed)
+#define STAT_SUB(name, n) atomic_fetch_sub_explicit(&g_stats.name, (n), memory_order_relaxed)
+#define STAT_GET(name) atomic_load_explicit(&g_stats.name, memory_order_relaxed)
+
+typedef struct json_t json_t;
+/* All counters and gauges as a JSON object (new reference). */
+json_t *stats_json(void);
+
+#endif
