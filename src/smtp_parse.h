@@ -42,7 +42,7 @@ const char *smtp_cmd_name(enum smtp_cmd cmd);
 /*
  * Split one command line (CRLF already removed) into its verb and argument.
  * The verb is matched case-insensitively and must be followed by end of line
- * or a single SP; *ARG/*ARGLEN get the rest of the line after that SP with
+ * or a single SP; *ARG and *ARGLEN get the rest of the line after that SP with
  * trailing spaces removed (empty when there is none).
  */
 enum smtp_cmd smtp_parse_verb(const char *line, size_t len, const char **arg,

@@ -1,0 +1,97 @@
+/*
+ * config.h - sesgate's configuration: one option table drives parsing,
+ * defaults, range checks, `sesgate -t` and `sesgate -T` (dump).
+ *
+ * The parsed configuration is immutable after start-up: every thread reads
+ * the same `const struct config *` without locks.  A reload builds a new one.
+ */
+#ifndef SESGATE_CONFIG_H
+#define SESGATE_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_LISTEN 16
+
+enum durability {
+	DURABILITY_NONE = 0,   /* write only; the Redis server decides */
+	DURABILITY_FSYNC,      /* require appendonly yes + appendfsync always */
+	DURABILITY_REPLICAS,   /* WAIT for N replicas after each write */
+};
+
+enum log_target { LOG_TARGET_STDERR = 0, LOG_TARGET_SYSLOG };
+enum log_format { LOG_FORMAT_PLAIN = 0, LOG_FORMAT_JSON };
+
+struct listen_addr {
+	char host[256];   /* numeric address or name; "*" = all */
+	char port[16];
+};
+
+struct config {
+	char path[1024];                 /* file it was read from */
+
+	/* SMTP front end */
+	struct listen_addr listen[CONFIG_MAX_LISTEN];
+	int nlisten;
+	char hostname[256];              /* EHLO name and Received: by */
+	int smtp_threads;                /* 0 in the file = number of cores */
+	int max_sessions;                /* global concurrent sessions, 421 above */
+	int listen_backlog;
+	uint64_t max_message_size;       /* octets, SIZE and DATA/BDAT limit */
+	int max_recipients;              /* per transaction */
+	int max_command_line;            /* octets incl. CRLF (RFC 5321: 512) */
+	int max_text_line;               /* octets incl. CRLF (RFC 5321: 1000) */
+	int timeout_idle;                /* seconds waiting for a command */
+	int timeout_data;                /* seconds between DATA/BDAT bytes */
+	int max_errors;                  /* errors before the session is dropped */
+	int error_delay_ms;              /* sleep added to each error reply after max_errors/2 */
+	uint64_t max_data_memory;        /* bytes of message data held, all sessions */
+	int auth_allow_plaintext;        /* AUTH without TLS */
+	int check_header_from;           /* check From: header domain after DATA */
+
+	/* credentials */
+	int password_hash_iterations;    /* PBKDF2-HMAC-SHA256 rounds for new creds */
+	int auth_cache_ttl;              /* seconds a verified password is remembered */
+	int auth_hash_threads;           /* threads verifying password hashes */
+
+	/* Redis */
+	char redis_host[256];
+	int redis_port;
+	char redis_unix[512];            /* if set, used instead of host/port */
+	char redis_password[256];        /* secret: never logged */
+	int redis_db;
+	int redis_timeout_ms;            /* per command, then 451 */
+	enum durability queue_durability;
+	int queue_replicas;              /* with DURABILITY_REPLICAS */
+
+	/* control socket */
+	char control_socket[512];
+	int control_socket_mode;         /* octal, default 0660 */
+
+	/* process */
+	char pid_file[512];
+	enum log_target log_target;
+	enum log_format log_format;
+	int log_level;                   /* syslog levels: LOG_ERR .. LOG_DEBUG */
+	int syslog_facility;
+};
+
+/*
+ * Parse FILE into *CFG.  Defaults are applied first, so an empty file is a
+ * valid configuration.  On error returns -1 and writes "file:line: reason"
+ * (no trailing newline) into ERR.
+ */
+int config_load(const char *file, struct config *cfg, char *err, size_t errlen);
+
+/* Parse from a memory buffer; NAME is used in error messages. */
+int config_parse_buffer(const char *name, const char *buf, size_t len,
+                        struct config *cfg, char *err, size_t errlen);
+
+/* Fill *CFG with every default (what an empty file gives). */
+void config_defaults(struct config *cfg);
+
+/* Write the effective configuration, one directive per line (secrets masked). */
+void config_dump(const struct config *cfg, FILE *out);
+
+#endif

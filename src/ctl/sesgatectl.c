@@ -1,0 +1,1505 @@
+/*
+ * sesgatectl.c - the administrator's command-line client of sesgate.
+ *
+ * It turns a command line such as `sesgatectl tenant pause acme --reason x`
+ * into one request of the line-delimited JSON protocol of the daemon's
+ * control socket (doc/control-protocol.md), sends it, waits for the one-line
+ * answer and shows the result: as aligned tables and `key: value` lines for
+ * people, or with --json as the bare `result` member for scripts.
+ *
+ * The program is deliberately self-contained (libc and jansson only): it has
+ * to keep working when the daemon misbehaves, so it trusts nothing it reads
+ * back, bounds every wait and every buffer, and never prints a password
+ * other than the one `cred add` hands out.
+ *
+ * Exit status: 0 done, 1 the daemon refused the request (or the output could
+ * not be written), 2 usage error, 3 the daemon could not be talked to.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#ifndef SESGATECTL_DEFAULT_SOCKET
+#define SESGATECTL_DEFAULT_SOCKET "/run/sesgate/control.sock"
+#endif
+
+#define CTL_EXIT_OK          0
+#define CTL_EXIT_REFUSED     1
+#define CTL_EXIT_USAGE       2
+#define CTL_EXIT_UNREACHABLE 3
+
+/* The daemon caps lines at 1 MiB; a large tenant list may grow, so allow more
+ * on the way back but still refuse to grow without bound. */
+#define REQUEST_MAX  (1u << 20)
+#define RESPONSE_MAX (16u << 20)
+#define TIMEOUT_MS   30000
+
+#define GLOBAL_USAGE "usage: sesgatectl [-s SOCKET] [--json] [-h] COMMAND ..."
+
+static const char *const progname = "sesgatectl";
+
+/* Options that apply to every command; accepted before and after it. */
+static struct {
+	const char *socket;
+	int json;
+} g_opt;
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers                                                            */
+/* ------------------------------------------------------------------------ */
+
+static void oom(void)
+{
+	fprintf(stderr, "%s: out of memory\n", progname);
+	exit(CTL_EXIT_REFUSED);
+}
+
+__attribute__((format(printf, 1, 2))) static char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		oom();
+	va_end(ap);
+	return s;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *d = strdup(s);
+	if (d == NULL)
+		oom();
+	return d;
+}
+
+/* Milliseconds on the monotonic clock: deadlines must not move with NTP. */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A copy of S that is safe to put on a terminal.  Everything shown comes from
+ * the daemon, and some of it (descriptions, pause reasons) from whoever
+ * created the tenant, so C0/C1 control characters become '?' rather than
+ * reaching the terminal as escape sequences.  jansson has already rejected
+ * invalid UTF-8, so multi-byte sequences can be passed through otherwise.
+ */
+static char *display_copy(const char *s)
+{
+	size_t n = strlen(s);
+	char *d = malloc(n + 1);
+	size_t j = 0;
+
+	if (d == NULL)
+		oom();
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		unsigned char next = (unsigned char)s[i + 1];
+
+		if (c < 0x20 || c == 0x7f) {
+			d[j++] = '?';
+		} else if (c == 0xc2 && next >= 0x80 && next <= 0x9f) {
+			d[j++] = '?'; /* U+0080..U+009F */
+			i++;
+		} else {
+			d[j++] = (char)c;
+		}
+	}
+	d[j] = '\0';
+	return d;
+}
+
+/* Columns a string takes, counting code points (good enough for alignment). */
+static size_t display_width(const char *s)
+{
+	size_t w = 0;
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			w++;
+	return w;
+}
+
+static void print_padded(const char *s, size_t width)
+{
+	size_t w = display_width(s);
+	fputs(s, stdout);
+	for (; w < width; w++)
+		putchar(' ');
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reading values out of results                                            */
+/* ------------------------------------------------------------------------ */
+
+static const char *jstr(const json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(obj, key));
+}
+
+/* 1 and *OUT if KEY holds a number (integers expected; reals tolerated). */
+static int jnum(const json_t *obj, const char *key, long long *out)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	if (json_is_integer(v)) {
+		*out = (long long)json_integer_value(v);
+		return 1;
+	}
+	if (json_is_real(v)) {
+		*out = (long long)json_real_value(v);
+		return 1;
+	}
+	return 0;
+}
+
+/* "2025-11-29T04:20:00Z"; "-" for an unset (0) or unrepresentable time. */
+static void fmt_time(char *buf, size_t len, long long epoch)
+{
+	time_t t = (time_t)epoch;
+	struct tm tm;
+
+	if (epoch <= 0 || gmtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "-");
+}
+
+/* A duration with its two most significant units: 45s, 3m12s, 2h05m, 4d07h. */
+static void fmt_age(char *buf, size_t len, long long s)
+{
+	if (s < 0)
+		s = 0;
+	if (s < 60)
+		snprintf(buf, len, "%llds", s);
+	else if (s < 3600)
+		snprintf(buf, len, "%lldm%02llds", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, len, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+	else
+		snprintf(buf, len, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
+}
+
+/* 1.5 MiB and the like; exact octets below 1 KiB. */
+static void fmt_bytes(char *buf, size_t len, long long n)
+{
+	static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB"};
+	double v = (double)n;
+	int u = -1;
+
+	if (n < 1024) {
+		snprintf(buf, len, "%lld B", n);
+		return;
+	}
+	while (v >= 1024 && u < 3) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%.1f %s", v, unit[u]);
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Sorted, comma-joined string members of an array ("-" when empty).  The
+ * daemon keeps domains in an unordered set; sorting keeps the output of two
+ * runs comparable.
+ */
+static char *join_strings(const json_t *arr)
+{
+	size_t n = 0, len = 0, i;
+	const char **v;
+	const json_t *m;
+	char *s, *p;
+
+	json_array_foreach(arr, i, m) {
+		if (json_is_string(m)) {
+			len += json_string_length(m) + 2;
+			n++;
+		}
+	}
+	if (n == 0)
+		return xstrdup("-");
+	v = calloc(n, sizeof(*v));
+	s = p = malloc(len + 1);
+	if (v == NULL || s == NULL)
+		oom();
+	n = 0;
+	json_array_foreach(arr, i, m)
+		if (json_is_string(m))
+			v[n++] = json_string_value(m);
+	qsort(v, n, sizeof(*v), cmp_cstr);
+	for (i = 0; i < n; i++) {
+		size_t l = strlen(v[i]);
+		if (i > 0) {
+			memcpy(p, ", ", 2);
+			p += 2;
+		}
+		memcpy(p, v[i], l);
+		p += l;
+	}
+	*p = '\0';
+	free(v);
+	return s;
+}
+
+/* Sort an array's object members by their string member KEY (for tables). */
+static const char *g_sort_key;
+
+static int cmp_by_key(const void *a, const void *b)
+{
+	const char *x = jstr(*(const json_t *const *)a, g_sort_key);
+	const char *y = jstr(*(const json_t *const *)b, g_sort_key);
+	return strcmp(x != NULL ? x : "", y != NULL ? y : "");
+}
+
+/* A malloc'ed, sorted vector of the members of ARR; *N gets their number. */
+static const json_t **sorted_members(const json_t *arr, const char *key, size_t *n)
+{
+	const json_t **v;
+	const json_t *m;
+	size_t i;
+
+	*n = json_array_size(arr);
+	v = calloc(*n + 1, sizeof(*v));
+	if (v == NULL)
+		oom();
+	json_array_foreach(arr, i, m)
+		v[i] = m;
+	g_sort_key = key;
+	qsort(v, *n, sizeof(*v), cmp_by_key);
+	return v;
+}
+
+/* A string member, "-" if absent or empty: blank columns misalign the eye. */
+static const char *or_dash(const char *s)
+{
+	return s != NULL && *s != '\0' ? s : "-";
+}
+
+/* ------------------------------------------------------------------------ */
+/* Output shapes: `key: value` blocks and tables                            */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * `key: value` lines, values aligned.  An entry with a NULL value starts an
+ * indented section ("counters:") that runs to the end of the list; each
+ * section is aligned on its own so one long name does not push all values.
+ */
+struct kvlist {
+	char **key;
+	char **val;
+	size_t n, cap;
+};
+
+static void kv_push(struct kvlist *kv, char *key, char *val)
+{
+	if (kv->n == kv->cap) {
+		size_t cap = kv->cap ? kv->cap * 2 : 16;
+		char **k = realloc(kv->key, cap * sizeof(*k));
+		if (k == NULL)
+			oom();
+		kv->key = k;
+		char **v = realloc(kv->val, cap * sizeof(*v));
+		if (v == NULL)
+			oom();
+		kv->val = v;
+		kv->cap = cap;
+	}
+	kv->key[kv->n] = key;
+	kv->val[kv->n] = val;
+	kv->n++;
+}
+
+__attribute__((format(printf, 3, 4))) static void kv_add(struct kvlist *kv, const char *key,
+							 const char *fmt, ...)
+{
+	va_list ap;
+	char *raw;
+
+	va_start(ap, fmt);
+	if (vasprintf(&raw, fmt, ap) < 0)
+		oom();
+	va_end(ap);
+	kv_push(kv, display_copy(key), display_copy(raw));
+	free(raw);
+}
+
+static void kv_add_json(struct kvlist *kv, const char *key, const json_t *v)
+{
+	if (json_is_string(v)) {
+		kv_add(kv, key, "%s", or_dash(json_string_value(v)));
+	} else {
+		char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		if (s == NULL)
+			oom();
+		kv_add(kv, key, "%s", s);
+		free(s);
+	}
+}
+
+/*
+ * Members of OBJ that no printer knows about yet, shown under their protocol
+ * name (objects as sections, after everything else).  The daemon will grow
+ * fields; showing them beats hiding them until this tool catches up.
+ */
+static void kv_add_unknown(struct kvlist *kv, const json_t *obj, const char *const *known)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		const char *key;
+		json_t *v;
+
+		json_object_foreach((json_t *)obj, key, v) {
+			int seen = 0;
+			for (const char *const *k = known; *k != NULL && !seen; k++)
+				seen = strcmp(*k, key) == 0;
+			if (seen || json_is_object(v) != (pass == 1))
+				continue;
+			if (pass == 0) {
+				kv_add_json(kv, key, v);
+				continue;
+			}
+			const char *sub;
+			json_t *m;
+			kv_push(kv, display_copy(key), NULL);
+			json_object_foreach(v, sub, m)
+				kv_add_json(kv, sub, m);
+		}
+	}
+}
+
+static void kv_print(struct kvlist *kv)
+{
+	size_t i = 0;
+
+	while (i < kv->n) {
+		/* One group: a top-level run, or a section header and its entries. */
+		const char *indent = "";
+		size_t end, width = 0;
+
+		if (kv->val[i] == NULL) {
+			printf("%s:\n", kv->key[i]);
+			indent = "  ";
+			i++;
+		}
+		for (end = i; end < kv->n && kv->val[end] != NULL; end++)
+			if (display_width(kv->key[end]) > width)
+				width = display_width(kv->key[end]);
+		for (; i < end; i++) {
+			printf("%s%s:", indent, kv->key[i]);
+			for (size_t w = display_width(kv->key[i]); w <= width; w++)
+				putchar(' ');
+			puts(kv->val[i]);
+		}
+	}
+	for (i = 0; i < kv->n; i++) {
+		free(kv->key[i]);
+		free(kv->val[i]);
+	}
+	free(kv->key);
+	free(kv->val);
+	memset(kv, 0, sizeof(*kv));
+}
+
+#define TABLE_MAX_COLS 8
+
+struct table {
+	size_t ncols;
+	const char *head[TABLE_MAX_COLS];
+	int right[TABLE_MAX_COLS]; /* right-align (numbers) */
+	char **cell;               /* row-major, ncols per row */
+	size_t n, cap;
+};
+
+/* Append one cell; rows fill left to right. */
+__attribute__((format(printf, 2, 3))) static void table_add(struct table *t, const char *fmt, ...)
+{
+	va_list ap;
+	char *raw;
+
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		char **c = realloc(t->cell, cap * sizeof(*c));
+		if (c == NULL)
+			oom();
+		t->cell = c;
+		t->cap = cap;
+	}
+	va_start(ap, fmt);
+	if (vasprintf(&raw, fmt, ap) < 0)
+		oom();
+	va_end(ap);
+	t->cell[t->n++] = display_copy(raw);
+	free(raw);
+}
+
+static void table_print(struct table *t)
+{
+	size_t width[TABLE_MAX_COLS];
+	size_t rows = t->n / t->ncols;
+
+	for (size_t c = 0; c < t->ncols; c++)
+		width[c] = display_width(t->head[c]);
+	for (size_t i = 0; i < rows * t->ncols; i++) {
+		size_t w = display_width(t->cell[i]);
+		if (w > width[i % t->ncols])
+			width[i % t->ncols] = w;
+	}
+	for (size_t r = 0; r <= rows; r++) {
+		for (size_t c = 0; c < t->ncols; c++) {
+			const char *s = r == 0 ? t->head[c] : t->cell[(r - 1) * t->ncols + c];
+			size_t w = display_width(s);
+			int last = c + 1 == t->ncols;
+
+			if (c > 0)
+				fputs("  ", stdout);
+			if (t->right[c]) {
+				for (; w < width[c]; w++)
+					putchar(' ');
+				fputs(s, stdout);
+			} else if (last) {
+				fputs(s, stdout); /* no trailing blanks */
+			} else {
+				print_padded(s, width[c]);
+			}
+		}
+		putchar('\n');
+	}
+	for (size_t i = 0; i < t->n; i++)
+		free(t->cell[i]);
+	free(t->cell);
+	t->cell = NULL;
+	t->n = t->cap = 0;
+}
+
+/* Results of an unexpected shape are still shown rather than dropped. */
+static void print_raw(const json_t *result)
+{
+	char *s = json_dumps(result, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	if (s == NULL)
+		oom();
+	puts(s);
+	free(s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Printers, one per result shape                                           */
+/* ------------------------------------------------------------------------ */
+
+struct command;
+typedef void (*show_fn)(const struct command *cmd, const json_t *args, const json_t *result);
+
+static void show_status(const struct command *cmd, const json_t *args, const json_t *r)
+{
+	static const char *const known[] = {
+		"version",  "instance", "uptime",   "redis",       "sessions",        "max_sessions",
+		"accepted", "refused",  "smtp_threads", "data_memory", "data_memory_max", NULL};
+	struct kvlist kv = {0};
+	long long a, b;
+	char s1[64], s2[64];
+
+	if (!json_is_object(r)) {
+		print_raw(r);
+		return;
+	}
+	kv_add(&kv, "version", "%s", or_dash(jstr(r, "version")));
+	kv_add(&kv, "instance", "%s", or_dash(jstr(r, "instance")));
+	if (jnum(r, "uptime", &a)) {
+		fmt_age(s1, sizeof(s1), a);
+		kv_add(&kv, "uptime", "%s (%lld s)", s1, a);
+	}
+	kv_add(&kv, "redis", "%s", or_dash(jstr(r, "redis")));
+	if (jnum(r, "sessions", &a)) {
+		if (jnum(r, "max_sessions", &b))
+			kv_add(&kv, "sessions", "%lld of %lld", a, b);
+		else
+			kv_add(&kv, "sessions", "%lld", a);
+	}
+	if (jnum(r, "smtp_threads", &a))
+		kv_add(&kv, "smtp threads", "%lld", a);
+	if (jnum(r, "accepted", &a))
+		kv_add(&kv, "accepted", "%lld", a);
+	if (jnum(r, "refused", &a))
+		kv_add(&kv, "refused", "%lld", a);
+	if (jnum(r, "data_memory", &a)) {
+		fmt_bytes(s1, sizeof(s1), a);
+		if (jnum(r, "data_memory_max", &b)) {
+			fmt_bytes(s2, sizeof(s2), b);
+			kv_add(&kv, "data memory", "%s of %s", s1, s2);
+		} else {
+			kv_add(&kv, "data memory", "%s", s1);
+		}
+	}
+	kv_add_unknown(&kv, r, known);
+	kv_print(&kv);
+}
+
+/* A per-tenant limit: 0 means the global limit applies. */
+static void kv_add_limit(struct kvlist *kv, const char *label, const json_t *t, const char *key,
+			 int bytes)
+{
+	long long v;
+	char buf[64];
+
+	/* Absent is read as 0: the daemon stores only limits that were set. */
+	if (!jnum(t, key, &v) || v == 0) {
+		kv_add(kv, label, "global limit");
+	} else if (bytes) {
+		fmt_bytes(buf, sizeof(buf), v);
+		kv_add(kv, label, "%lld (%s)", v, buf);
+	} else {
+		kv_add(kv, label, "%lld", v);
+	}
+}
+
+static void show_tenant(const struct command *cmd, const json_t *args, const json_t *t)
+{
+	static const char *const known[] = {
+		"id",          "name",          "state",        "created",          "domains",
+		"aws_account_id", "role_arn",   "external_id",  "max_message_size", "max_recipients",
+		"paused_reason", "credentials", "queue",        NULL};
+	struct kvlist kv = {0};
+	const json_t *q;
+	long long v, depth;
+	char buf[64];
+	char *domains;
+
+	if (!json_is_object(t)) {
+		print_raw(t);
+		return;
+	}
+	kv_add(&kv, "name", "%s", or_dash(jstr(t, "name")));
+	kv_add(&kv, "id", "%s", or_dash(jstr(t, "id")));
+	kv_add(&kv, "state", "%s", or_dash(jstr(t, "state")));
+	if (jstr(t, "paused_reason") != NULL && *jstr(t, "paused_reason") != '\0')
+		kv_add(&kv, "paused reason", "%s", jstr(t, "paused_reason"));
+	fmt_time(buf, sizeof(buf), jnum(t, "created", &v) ? v : 0);
+	kv_add(&kv, "created", "%s", buf);
+	domains = join_strings(json_object_get(t, "domains"));
+	kv_add(&kv, "domains", "%s", domains);
+	free(domains);
+	kv_add(&kv, "aws account id", "%s", or_dash(jstr(t, "aws_account_id")));
+	kv_add(&kv, "role arn", "%s", or_dash(jstr(t, "role_arn")));
+	kv_add(&kv, "external id", "%s", or_dash(jstr(t, "external_id")));
+	kv_add_limit(&kv, "max message size", t, "max_message_size", 1);
+	kv_add_limit(&kv, "max recipients", t, "max_recipients", 0);
+	if (jnum(t, "credentials", &v))
+		kv_add(&kv, "credentials", "%lld", v);
+	q = json_object_get(t, "queue");
+	if (json_is_object(q) && jnum(q, "depth", &depth)) {
+		kv_add(&kv, "queue depth", "%lld", depth);
+		if (depth > 0 && jnum(q, "oldest_age", &v)) {
+			fmt_age(buf, sizeof(buf), v);
+			kv_add(&kv, "queue oldest", "%s", buf);
+		} else {
+			kv_add(&kv, "queue oldest", "-");
+		}
+	}
+	kv_add_unknown(&kv, t, known);
+	kv_print(&kv);
+}
+
+static void show_tenant_list(const struct command *cmd, const json_t *args, const json_t *r)
+{
+	struct table tab = {.ncols = 5, .head = {"NAME", "STATE", "DOMAINS", "ACCOUNT", "CREATED"}};
+	const json_t **rows;
+	size_t n;
+
+	if (!json_is_array(r)) {
+		print_raw(r);
+		return;
+	}
+	if (json_array_size(r) == 0) {
+		puts("no tenants");
+		return;
+	}
+	rows = sorted_members(r, "name", &n);
+	for (size_t i = 0; i < n; i++) {
+		const json_t *t = rows[i];
+		char created[64], *domains;
+		long long v;
+
+		fmt_time(created, sizeof(created), jnum(t, "created", &v) ? v : 0);
+		domains = join_strings(json_object_get(t, "domains"));
+		table_add(&tab, "%s", or_dash(jstr(t, "name")));
+		table_add(&tab, "%s", or_dash(jstr(t, "state")));
+		table_add(&tab, "%s", domains);
+		table_add(&tab, "%s", or_dash(jstr(t, "aws_account_id")));
+		table_add(&tab, "%s", created);
+		free(domains);
+	}
+	free(rows);
+	table_print(&tab);
+}
+
+static void show_deleted(const struct command *cmd, const json_t *args, const json_t *r)
+{
+	long long dropped = 0;
+	const char *name = jstr(r, "deleted");
+	char *disp;
+
+	if (!json_is_object(r) || name == NULL) {
+		print_raw(r);
+		return;
+	}
+	disp = display_copy(name);
+	jnum(r, "dropped", &dropped);
+	if (dropped > 0)
+		printf("deleted tenant %s and its credentials; dropped %lld queued message%s\n",
+		       disp, dropped, dropped == 1 ? "" : "s");
+	else
+		printf("deleted tenant %s and its credentials\n", disp);
+	free(disp);
+}
+
+static void show_cred_new(const struct command *cmd, const json_t *args, const json_t *c)
+{
+	struct kvlist kv = {0};
+	const char *desc;
+	char created[64];
+	long long v;
+
+	if (!json_is_object(c) || jstr(c, "password") == NULL) {
+		print_raw(c);
+		return;
+	}
+	kv_add(&kv, "username", "%s", or_dash(jstr(c, "username")));
+	kv_add(&kv, "password", "%s", jstr(c, "password"));
+	kv_add(&kv, "tenant", "%s", or_dash(jstr(c, "tenant")));
+	desc = jstr(c, "description");
+	if (desc != NULL && *desc != '\0')
+		kv_add(&kv, "description", "%s", desc);
+	fmt_time(created, sizeof(created), jnum(c, "created", &v) ? v : 0);
+	kv_add(&kv, "created", "%s", created);
+	kv_print(&kv);
+	puts("\nThe password is shown only this once and is not stored by sesgate "
+	     "(only a hash is kept).\nSave it now; if it is lost, add a new credential "
+	     "and revoke this one.");
+}
+
+static void show_cred_list(const struct command *cmd, const json_t *args, const json_t *r)
+{
+	struct table tab = {.ncols = 3, .head = {"USERNAME", "CREATED", "DESCRIPTION"}};
+	const json_t **rows;
+	size_t n;
+
+	if (!json_is_array(r)) {
+		print_raw(r);
+		return;
+	}
+	if (json_array_size(r) == 0) {
+		char *name = display_copy(or_dash(jstr(args, "tenant")));
+		printf("no credentials for tenant %s\n", name);
+		free(name);
+		return;
+	}
+	rows = sorted_members(r, "username", &n);
+	for (size_t i = 0; i < n; i++) {
+		char created[64];
+		long long v;
+
+		fmt_time(created, sizeof(created), jnum(rows[i], "created", &v) ? v : 0);
+		table_add(&tab, "%s", or_dash(jstr(rows[i], "username")));
+		table_add(&tab, "%s", created);
+		table_add(&tab, "%s", or_dash(jstr(rows[i], "description")));
+	}
+	free(rows);
+	table_print(&tab);
+}
+
+static void show_revoked(const struct command *cmd, const json_t *args, const json_t *r)
+{
+	const char *user = jstr(r, "revoked");
+	char *disp;
+
+	if (!json_is_object(r) || user == NULL) {
+		print_raw(r);
+		return;
+	}
+	disp = display_copy(user);
+	printf("revoked credential %s\n", disp);
+	free(disp);
+}
+
+static void queue_row(struct table *tab, const char *name, const json_t *o)
+{
+	long long depth = 0, age = 0;
+	char buf[64];
+
+	jnum(o, "depth", &depth);
+	jnum(o, "oldest_age", &age);
+	if (depth > 0)
+		fmt_age(buf, sizeof(buf), age);
+	else
+		snprintf(buf, sizeof(buf), "-");
+	table_add(tab, "%s", name);
+	table_add(tab, "%lld", depth);
+	table_add(tab, "%s", buf);
+}
+
+static void show_queue(const struct command *cmd, const json_t *args, const json_t *r)
+{
+	struct table tab = {.ncols = 3, .head = {"TENANT", "DEPTH", "OLDEST"}, .right = {0, 1, 0}};
+	const json_t *tenants = json_object_get(r, "tenants");
+	const json_t **rows;
+	size_t n;
+
+	if (!json_is_object(r) || !json_is_array(tenants)) {
+		print_raw(r);
+		return;
+	}
+	rows = sorted_members(tenants, "tenant", &n);
+	for (size_t i = 0; i < n; i++)
+		queue_row(&tab, or_dash(jstr(rows[i], "tenant")), rows[i]);
+	free(rows);
+	/* The total is noise when the question was about one tenant. */
+	if (json_object_get(args, "tenant") == NULL)
+		queue_row(&tab, "TOTAL", r);
+	table_print(&tab);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The command table                                                        */
+/* ------------------------------------------------------------------------ */
+
+enum opt_kind {
+	OPT_STRING, /* --reason TEXT: one string member */
+	OPT_LIST,   /* --domain D, repeatable: an array member, always sent */
+	OPT_FLAG,   /* --force: true when given, absent otherwise */
+};
+
+struct opt_spec {
+	const char *name; /* without the leading "--" */
+	const char *key;  /* member of "args" */
+	enum opt_kind kind;
+	const char *metavar;
+};
+
+struct arg_spec {
+	const char *metavar;
+	const char *key;
+	int optional; /* only trailing positionals may be optional */
+};
+
+struct command {
+	const char *words[3];
+	const char *cmd; /* protocol "cmd" */
+	const struct arg_spec *args;
+	const struct opt_spec *opts;
+	show_fn show;
+	int shows_password; /* the only result allowed to carry a password */
+	const char *help;
+};
+
+/* Terminated lists for the table below (compound literals: static storage). */
+#define ARGS(...) ((const struct arg_spec[]){__VA_ARGS__, {NULL, NULL, 0}})
+#define OPTS(...) ((const struct opt_spec[]){__VA_ARGS__, {NULL, NULL, 0, NULL}})
+#define NO_ARGS   ((const struct arg_spec[]){{NULL, NULL, 0}})
+#define NO_OPTS   ((const struct opt_spec[]){{NULL, NULL, 0, NULL}})
+
+static const struct command commands[] = {
+	{.words = {"status"},
+	 .cmd = "status",
+	 .args = NO_ARGS,
+	 .opts = NO_OPTS,
+	 .show = show_status,
+	 .help = "show the daemon's version, uptime, sessions and counters"},
+	{.words = {"tenant", "add"},
+	 .cmd = "tenant.add",
+	 .args = ARGS({"NAME", "name", 0}),
+	 .opts = OPTS({"domain", "domains", OPT_LIST, "D"},
+		      {"account-id", "aws_account_id", OPT_STRING, "ID"},
+		      {"role-arn", "role_arn", OPT_STRING, "ARN"},
+		      {"external-id", "external_id", OPT_STRING, "X"}),
+	 .show = show_tenant,
+	 .help = "create a tenant, optionally with its sender domains and AWS account"},
+	{.words = {"tenant", "list"},
+	 .cmd = "tenant.list",
+	 .args = NO_ARGS,
+	 .opts = NO_OPTS,
+	 .show = show_tenant_list,
+	 .help = "list all tenants"},
+	{.words = {"tenant", "show"},
+	 .cmd = "tenant.show",
+	 .args = ARGS({"NAME", "name", 0}),
+	 .opts = NO_OPTS,
+	 .show = show_tenant,
+	 .help = "show one tenant with its credential count and queue"},
+	{.words = {"tenant", "set"},
+	 .cmd = "tenant.set",
+	 .args = ARGS({"NAME", "name", 0}, {"KEY", "key", 0}, {"VALUE", "value", 0}),
+	 .opts = NO_OPTS,
+	 .show = show_tenant,
+	 .help = "change max_message_size, max_recipients, aws_account_id, role_arn or "
+		 "external_id"},
+	{.words = {"tenant", "pause"},
+	 .cmd = "tenant.pause",
+	 .args = ARGS({"NAME", "name", 0}),
+	 .opts = OPTS({"reason", "reason", OPT_STRING, "TEXT"}),
+	 .show = show_tenant,
+	 .help = "pause a tenant, with a reason to remember why"},
+	{.words = {"tenant", "resume"},
+	 .cmd = "tenant.resume",
+	 .args = ARGS({"NAME", "name", 0}),
+	 .opts = NO_OPTS,
+	 .show = show_tenant,
+	 .help = "make a paused tenant active again"},
+	{.words = {"tenant", "delete"},
+	 .cmd = "tenant.delete",
+	 .args = ARGS({"NAME", "name", 0}),
+	 .opts = OPTS({"force", "force", OPT_FLAG, NULL}),
+	 .show = show_deleted,
+	 .help = "delete a tenant and its credentials (--force: even with queued mail, "
+		 "which is dropped)"},
+	{.words = {"tenant", "domain", "add"},
+	 .cmd = "tenant.domain.add",
+	 .args = ARGS({"NAME", "name", 0}, {"DOMAIN", "domain", 0}),
+	 .opts = NO_OPTS,
+	 .show = show_tenant,
+	 .help = "let a tenant send from a domain (and its subdomains)"},
+	{.words = {"tenant", "domain", "remove"},
+	 .cmd = "tenant.domain.remove",
+	 .args = ARGS({"NAME", "name", 0}, {"DOMAIN", "domain", 0}),
+	 .opts = NO_OPTS,
+	 .show = show_tenant,
+	 .help = "take a sender domain away from a tenant"},
+	{.words = {"cred", "add"},
+	 .cmd = "cred.add",
+	 .args = ARGS({"TENANT", "tenant", 0}),
+	 .opts = OPTS({"description", "description", OPT_STRING, "TEXT"}),
+	 .show = show_cred_new,
+	 .shows_password = 1,
+	 .help = "create SMTP credentials for a tenant; the password is shown once"},
+	{.words = {"cred", "list"},
+	 .cmd = "cred.list",
+	 .args = ARGS({"TENANT", "tenant", 0}),
+	 .opts = NO_OPTS,
+	 .show = show_cred_list,
+	 .help = "list a tenant's credentials (never their passwords)"},
+	{.words = {"cred", "revoke"},
+	 .cmd = "cred.revoke",
+	 .args = ARGS({"USERNAME", "username", 0}),
+	 .opts = NO_OPTS,
+	 .show = show_revoked,
+	 .help = "revoke a credential; new logins with it fail at once"},
+	{.words = {"queue", "stats"},
+	 .cmd = "queue.stats",
+	 .args = ARGS({"TENANT", "tenant", 1}),
+	 .opts = NO_OPTS,
+	 .show = show_queue,
+	 .help = "show queued messages per tenant and the age of the oldest"},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static size_t command_nwords(const struct command *c)
+{
+	size_t n = 0;
+	while (n < 3 && c->words[n] != NULL)
+		n++;
+	return n;
+}
+
+static char *command_name(const struct command *c)
+{
+	size_t n = command_nwords(c);
+	return xasprintf("%s%s%s%s%s", c->words[0], n > 1 ? " " : "", n > 1 ? c->words[1] : "",
+			 n > 2 ? " " : "", n > 2 ? c->words[2] : "");
+}
+
+/* "tenant add NAME [--domain D]... [--account-id ID] ..." */
+static void print_synopsis(FILE *f, const struct command *c)
+{
+	char *name = command_name(c);
+
+	fputs(name, f);
+	free(name);
+	for (const struct arg_spec *a = c->args; a->metavar != NULL; a++)
+		fprintf(f, a->optional ? " [%s]" : " %s", a->metavar);
+	for (const struct opt_spec *o = c->opts; o->name != NULL; o++) {
+		if (o->kind == OPT_FLAG)
+			fprintf(f, " [--%s]", o->name);
+		else
+			fprintf(f, " [--%s %s]%s", o->name, o->metavar,
+				o->kind == OPT_LIST ? "..." : "");
+	}
+}
+
+static void print_help(void)
+{
+	printf("%s\n\n"
+	       "Administer a running sesgate through its control socket.\n\n"
+	       "Options:\n"
+	       "  -s, --socket PATH  control socket (default: $SESGATE_SOCKET, else %s)\n"
+	       "  --json             print the result as JSON for scripts\n"
+	       "  -h, --help         show this help (after a command: that command's usage)\n\n"
+	       "Commands:\n",
+	       GLOBAL_USAGE, SESGATECTL_DEFAULT_SOCKET);
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		fputs("  ", stdout);
+		print_synopsis(stdout, &commands[i]);
+		printf("\n      %s\n", commands[i].help);
+	}
+	printf("\nExit status: 0 ok, 1 refused by sesgate, 2 usage error, "
+	       "3 sesgate not reachable.\nSee sesgatectl(8).\n");
+}
+
+__attribute__((format(printf, 2, 3))) static _Noreturn void usage_error(const struct command *c,
+									  const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (c != NULL) {
+		fputs("usage: sesgatectl [-s SOCKET] [--json] ", stderr);
+		print_synopsis(stderr, c);
+		fputc('\n', stderr);
+	} else {
+		fprintf(stderr, "%s\nTry 'sesgatectl -h' for the list of commands.\n",
+			GLOBAL_USAGE);
+	}
+	exit(CTL_EXIT_USAGE);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Command-line parsing                                                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Handle ARGV[*I] if it is one of the options every command accepts; returns
+ * 1 if consumed (advancing *I past a separate value), 0 if not ours.
+ */
+static int global_option(int argc, char **argv, int *i, const struct command *c)
+{
+	const char *a = argv[*i];
+
+	if (strcmp(a, "--json") == 0) {
+		g_opt.json = 1;
+		return 1;
+	}
+	if (strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0) {
+		if (*i + 1 >= argc)
+			usage_error(c, "option %s needs a socket path", a);
+		g_opt.socket = argv[++*i];
+		return 1;
+	}
+	if (strncmp(a, "--socket=", 9) == 0) {
+		g_opt.socket = a + 9;
+		return 1;
+	}
+	if (strncmp(a, "-s", 2) == 0) {
+		g_opt.socket = a + 2;
+		return 1;
+	}
+	return 0;
+}
+
+/* Commands whose first DEPTH words equal WORDS, for "did you mean" lists. */
+static void list_matching(FILE *f, char **words, size_t depth)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		size_t k = 0;
+		while (k < depth && commands[i].words[k] != NULL &&
+		       strcmp(commands[i].words[k], words[k]) == 0)
+			k++;
+		if (k < depth)
+			continue;
+		fputs("  sesgatectl ", f);
+		print_synopsis(f, &commands[i]);
+		fputc('\n', f);
+	}
+}
+
+/*
+ * Find the command named by the words at ARGV[0..]; *USED gets how many words
+ * it took.  The table's word lists are prefix-free, so at most one matches.
+ */
+static const struct command *find_command(int argc, char **argv, int *used)
+{
+	size_t best_depth = 0;
+
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		size_t n = command_nwords(&commands[i]), k = 0;
+
+		while (k < n && (int)k < argc && strcmp(commands[i].words[k], argv[k]) == 0)
+			k++;
+		if (k == n) {
+			*used = (int)n;
+			return &commands[i];
+		}
+		if (k > best_depth)
+			best_depth = k;
+	}
+
+	/* Not a command: say what would have been valid at this point. */
+	int want_help = (int)best_depth < argc && (strcmp(argv[best_depth], "-h") == 0 ||
+						   strcmp(argv[best_depth], "--help") == 0);
+	if (want_help && best_depth > 0) {
+		printf("commands:\n");
+		list_matching(stdout, argv, best_depth);
+		exit(CTL_EXIT_OK);
+	}
+	if ((int)best_depth < argc)
+		fprintf(stderr, "%s: unknown command '%s'\n", progname, argv[best_depth]);
+	else
+		fprintf(stderr, "%s: incomplete command\n", progname);
+	fprintf(stderr, "%s\n%s:\n", GLOBAL_USAGE, best_depth > 0 ? "possible commands" : "commands");
+	list_matching(stderr, argv, best_depth);
+	exit(CTL_EXIT_USAGE);
+}
+
+static void set_member(json_t *obj, const char *key, json_t *val)
+{
+	if (val == NULL || json_object_set_new(obj, key, val) < 0)
+		oom();
+}
+
+/* Arguments after the command words, into the request's "args" object. */
+static json_t *parse_command_args(const struct command *c, int argc, char **argv)
+{
+	json_t *args = json_object();
+	const struct arg_spec *next = c->args;
+	int opts_done = 0;
+
+	if (args == NULL)
+		oom();
+	/* Lists are always sent: the protocol has no "absent" for them. */
+	for (const struct opt_spec *o = c->opts; o->name != NULL; o++)
+		if (o->kind == OPT_LIST)
+			set_member(args, o->key, json_array());
+
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (opts_done || a[0] != '-' || a[1] == '\0') {
+			if (next->metavar == NULL)
+				usage_error(c, "unexpected argument '%s'", a);
+			json_t *s = json_string(a);
+			if (s == NULL)
+				usage_error(c, "%s is not valid UTF-8", next->metavar);
+			set_member(args, next->key, s);
+			next++;
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			opts_done = 1;
+			continue;
+		}
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			fputs("usage: sesgatectl [-s SOCKET] [--json] ", stdout);
+			print_synopsis(stdout, c);
+			printf("\n  %s\n", c->help);
+			exit(CTL_EXIT_OK);
+		}
+		if (global_option(argc, argv, &i, c))
+			continue;
+
+		const struct opt_spec *o = c->opts;
+		const char *eq = strchr(a, '=');
+		size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+		for (; o->name != NULL; o++)
+			if (a[1] == '-' && nlen - 2 == strlen(o->name) &&
+			    strncmp(a + 2, o->name, nlen - 2) == 0)
+				break;
+		if (o->name == NULL)
+			usage_error(c, "unknown option '%.*s'", (int)nlen, a);
+
+		if (o->kind == OPT_FLAG) {
+			if (eq != NULL)
+				usage_error(c, "option --%s takes no value", o->name);
+			set_member(args, o->key, json_true());
+			continue;
+		}
+		const char *val;
+		if (eq != NULL)
+			val = eq + 1;
+		else if (i + 1 < argc)
+			val = argv[++i];
+		else
+			usage_error(c, "option --%s needs a value (%s)", o->name, o->metavar);
+		/* json_string() refuses invalid UTF-8; say so instead of "out of memory". */
+		json_t *s = json_string(val);
+		if (s == NULL)
+			usage_error(c, "value of --%s is not valid UTF-8", o->name);
+		if (o->kind == OPT_LIST) {
+			if (json_array_append_new(json_object_get(args, o->key), s) < 0)
+				oom();
+		} else {
+			if (json_object_get(args, o->key) != NULL)
+				usage_error(c, "option --%s given twice", o->name);
+			set_member(args, o->key, s);
+		}
+	}
+	if (next->metavar != NULL && !next->optional)
+		usage_error(c, "missing %s", next->metavar);
+	return args;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Talking to the daemon                                                    */
+/* ------------------------------------------------------------------------ */
+
+static int remaining_ms(int64_t deadline)
+{
+	int64_t left = deadline - mono_ms();
+	return left > 0 ? (int)left : 0;
+}
+
+/* Wait for EVENTS on FD until DEADLINE; 0 ready, -1 with errno (ETIMEDOUT). */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+	struct pollfd p = {.fd = fd, .events = events};
+
+	for (;;) {
+		int left = remaining_ms(deadline);
+		if (left == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		int r = poll(&p, 1, left);
+		if (r > 0)
+			return 0; /* errors and hang-ups surface in the next send/recv */
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/*
+ * Connect to PATH; returns the descriptor or -1 with errno.  The socket is
+ * non-blocking so a daemon whose accept backlog is full (EAGAIN on a Unix
+ * socket) is retried until the deadline instead of hanging forever.
+ */
+static int ctl_connect(const char *path, int64_t deadline)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			return -1;
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+			return fd;
+		int err = errno;
+		if (err == EINPROGRESS) {
+			socklen_t len = sizeof(err);
+			if (wait_fd(fd, POLLOUT, deadline) < 0)
+				err = errno;
+			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+				err = errno;
+			if (err == 0)
+				return fd;
+		}
+		close(fd);
+		if ((err != EAGAIN && err != EINTR) || remaining_ms(deadline) == 0) {
+			errno = err == EAGAIN ? ETIMEDOUT : err;
+			return -1;
+		}
+		if (err == EAGAIN)
+			nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
+	}
+}
+
+/* Write all of BUF despite short writes and interruptions. */
+static int write_all(int fd, const char *buf, size_t len, int64_t deadline)
+{
+	while (len > 0) {
+		/* MSG_NOSIGNAL: a daemon that hangs up must not kill us with SIGPIPE. */
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (wait_fd(fd, POLLOUT, deadline) < 0)
+				return -1;
+		} else {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+enum read_status { READ_OK, READ_ERRNO, READ_EOF, READ_TOO_LONG };
+
+/*
+ * Read one response line (without its newline) into a malloc'ed buffer.
+ * Bytes after the newline are ignored: we send a single request.
+ */
+static enum read_status read_line(int fd, int64_t deadline, char **out, size_t *outlen)
+{
+	size_t cap = 64 * 1024, len = 0;
+	char *buf = malloc(cap);
+
+	if (buf == NULL)
+		oom();
+	for (;;) {
+		if (len == cap) {
+			if (cap >= RESPONSE_MAX) {
+				explicit_bzero(buf, len);
+				free(buf);
+				return READ_TOO_LONG;
+			}
+			cap = cap * 2 > RESPONSE_MAX ? RESPONSE_MAX : cap * 2;
+			char *nb = realloc(buf, cap);
+			if (nb == NULL)
+				oom();
+			buf = nb;
+		}
+		ssize_t n = recv(fd, buf + len, cap - len, 0);
+		if (n > 0) {
+			char *nl = memchr(buf + len, '\n', (size_t)n);
+			len += (size_t)n;
+			if (nl != NULL) {
+				*outlen = (size_t)(nl - buf);
+				*out = buf;
+				return READ_OK;
+			}
+		} else if (n == 0) {
+			*outlen = len;
+			explicit_bzero(buf, len);
+			free(buf);
+			return READ_EOF;
+		} else if (errno == EINTR) {
+			continue;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			if (wait_fd(fd, POLLIN, deadline) < 0) {
+				free(buf);
+				return READ_ERRNO;
+			}
+		} else {
+			free(buf);
+			return READ_ERRNO;
+		}
+	}
+}
+
+__attribute__((format(printf, 1, 2))) static _Noreturn void die_unreachable(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(CTL_EXIT_UNREACHABLE);
+}
+
+/*
+ * Send REQUEST to the daemon at PATH and return the parsed response object.
+ * Anything short of a well-formed response is fatal with exit status 3:
+ * the caller only ever sees an answer from a working daemon.
+ */
+static json_t *exchange(const char *path, const json_t *request)
+{
+	int64_t deadline = mono_ms() + TIMEOUT_MS;
+	char *line, *resp;
+	size_t linelen, resplen;
+	json_error_t jerr;
+	json_t *r;
+	int fd;
+
+	/* jansson escapes control characters, so the line has no raw newline. */
+	line = json_dumps(request, JSON_COMPACT);
+	if (line == NULL)
+		oom();
+	linelen = strlen(line);
+	if (linelen + 1 > REQUEST_MAX) {
+		fprintf(stderr, "%s: request too large (%zu bytes, the limit is %u)\n", progname,
+			linelen + 1, REQUEST_MAX);
+		exit(CTL_EXIT_USAGE);
+	}
+	line[linelen] = '\n'; /* replaces the NUL; length is tracked separately */
+
+	fd = ctl_connect(path, deadline);
+	if (fd < 0) {
+		int err = errno;
+		const char *hint = "";
+		if (err == ENOENT || err == ECONNREFUSED)
+			hint = " (is sesgate running?)";
+		else if (err == EACCES || err == EPERM)
+			hint = " (not allowed: see control_socket_mode in sesgate.conf(5))";
+		else if (err == ETIMEDOUT)
+			hint = " (sesgate is not accepting connections)";
+		die_unreachable("cannot connect to %s: %s%s", path, strerror(err), hint);
+	}
+	if (write_all(fd, line, linelen + 1, deadline) < 0) {
+		int err = errno;
+		die_unreachable("cannot send request to %s: %s", path,
+			    err == ETIMEDOUT ? "timed out after 30 s" : strerror(err));
+	}
+	free(line);
+
+	switch (read_line(fd, deadline, &resp, &resplen)) {
+	case READ_OK:
+		break;
+	case READ_EOF:
+		die_unreachable("%s: connection closed by sesgate %s", path,
+			    resplen > 0 ? "in the middle of a response" : "without a response");
+	case READ_TOO_LONG:
+		die_unreachable("%s: response longer than %u MiB, giving up", path,
+			    RESPONSE_MAX >> 20);
+	case READ_ERRNO:
+	default:
+		if (errno == ETIMEDOUT)
+			die_unreachable("%s: no response from sesgate within %d s", path,
+				    TIMEOUT_MS / 1000);
+		die_unreachable("%s: cannot read response: %s", path, strerror(errno));
+	}
+	close(fd);
+
+	r = json_loadb(resp, resplen, 0, &jerr);
+	/* The line may hold a fresh password: do not leave it in freed memory. */
+	explicit_bzero(resp, resplen);
+	free(resp);
+	if (r == NULL)
+		die_unreachable("%s: malformed response from sesgate: %s", path, jerr.text);
+	if (!json_is_object(r) || !json_is_boolean(json_object_get(r, "ok")))
+		die_unreachable("%s: malformed response from sesgate: no \"ok\" member", path);
+	return r;
+}
+
+/*
+ * Remove every "password" member below V.  Only cred.add may return one;
+ * if the daemon ever leaked one elsewhere, it still must not reach a screen,
+ * a log file or a script's output.
+ */
+static void strip_passwords(json_t *v)
+{
+	const char *key;
+	json_t *m;
+	size_t i;
+
+	if (json_is_object(v)) {
+		json_object_del(v, "password");
+		json_object_foreach(v, key, m)
+			strip_passwords(m);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, m)
+			strip_passwords(m);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+
+int main(int argc, char **argv)
+{
+	const struct command *c;
+	json_t *request, *args, *resp, *result;
+	int i, used;
+
+	/* Options before the command. */
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (a[0] != '-' || a[1] == '\0')
+			break;
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			print_help();
+			return CTL_EXIT_OK;
+		}
+		if (!global_option(argc, argv, &i, NULL))
+			usage_error(NULL, "unknown option '%s'", a);
+	}
+	if (i >= argc)
+		usage_error(NULL, "no command given");
+
+	c = find_command(argc - i, argv + i, &used);
+	args = parse_command_args(c, argc - i - used, argv + i + used);
+
+	if (g_opt.socket == NULL || *g_opt.socket == '\0') {
+		const char *env = getenv("SESGATE_SOCKET");
+		g_opt.socket = env != NULL && *env != '\0' ? env : SESGATECTL_DEFAULT_SOCKET;
+	}
+
+	request = json_object();
+	if (request == NULL)
+		oom();
+	set_member(request, "cmd", json_string(c->cmd));
+	set_member(request, "args", json_incref(args)); /* printers read it later */
+
+	resp = exchange(g_opt.socket, request);
+	json_decref(request);
+
+	if (!json_is_true(json_object_get(resp, "ok"))) {
+		const char *err = jstr(resp, "error");
+		const char *code = jstr(resp, "code");
+		char *msg = display_copy(err != NULL && *err != '\0'
+						 ? err
+						 : code != NULL ? code : "request refused");
+		fprintf(stderr, "%s: %s\n", progname, msg);
+		free(msg);
+		json_decref(resp);
+		json_decref(args);
+		return CTL_EXIT_REFUSED;
+	}
+
+	result = json_object_get(resp, "result");
+	if (result == NULL)
+		result = json_null();
+	if (!c->shows_password)
+		strip_passwords(result);
+
+	if (g_opt.json) {
+		char *s = json_dumps(result, JSON_INDENT(2) | JSON_ENCODE_ANY);
+		if (s == NULL)
+			oom();
+		puts(s);
+		explicit_bzero(s, strlen(s));
+		free(s);
+	} else {
+		c->show(c, args, result);
+	}
+
+	/*
+	 * A full disk or closed pipe must not pass silently: after `cred add`
+	 * the password would be gone with nothing said.
+	 */
+	int status = CTL_EXIT_OK;
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "%s: cannot write output: %s\n", progname, strerror(errno));
+		if (c->shows_password) {
+			char *user = display_copy(or_dash(jstr(result, "username")));
+			fprintf(stderr,
+				"%s: credential %s was created but its password could not be shown; "
+				"revoke it and add another\n",
+				progname, user);
+			free(user);
+		}
+		status = CTL_EXIT_REFUSED;
+	}
+	json_decref(resp);
+	json_decref(args);
+	return status;
+}

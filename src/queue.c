@@ -1,0 +1,137 @@
+/*
+ * queue.c - see queue.h.
+ *
+ * The message hash, its place in the tenant's ready set and in the tenant's
+ * arrival index are written by one Lua script: Redis runs it atomically, so a
+ * crash or a dropped connection leaves either the whole message or nothing.
+ * The script also refuses when the tenant record is gone (deleted while the
+ * client was sending).  Only after its reply (and, with `replicas N`, after
+ * WAIT confirmed N replicas) does the session send 250.
+ * sg:sched (the global index of tenants with due mail) is updated by a
+ * separate command because in Redis Cluster it lives in another slot; workers
+ * repair a missed update by sweeping the tenant list.
+ */
+#include "queue.h"
+#include "config.h"
+#include "keys.h"
+#include "log.h"
+#include "rconn.h"
+#include "sesgate.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char enqueue_lua[] =
+	"if redis.call('EXISTS', KEYS[4]) == 0 then return redis.error_reply('NOTENANT tenant deleted') end\n"
+	"if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('EXISTS duplicate queue id') end\n"
+	"local t = redis.call('TIME')\n"
+	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+	"redis.call('HSET', KEYS[1], 'arrival_redis', now, unpack(ARGV, 2))\n"
+	"redis.call('ZADD', KEYS[2], now, ARGV[1])\n"
+	"redis.call('ZADD', KEYS[3], now, ARGV[1])\n"
+	"return now\n";
+
+struct enq {
+	struct rconn *rc;
+	queue_done_cb *cb;
+	void *arg;
+	int replicas;
+	char tid[TENANT_ID_LEN + 1];
+};
+
+static void enq_finish(struct enq *e, enum queue_result r, const char *detail)
+{
+	e->cb(r, e->arg, detail);
+	free(e);
+}
+
+static void wait_cb(redisReply *r, void *arg, const char *err)
+{
+	struct enq *e = arg;
+	if (!r || r->type != REDIS_REPLY_INTEGER || r->integer < e->replicas)
+		enq_finish(e, QUEUE_TEMPFAIL, err ? err : "not enough replicas acknowledged");
+	else
+		enq_finish(e, QUEUE_OK, NULL);
+}
+
+static void ignore_cb(redisReply *r, void *arg, const char *err)
+{
+}
+
+static void eval_cb(redisReply *r, void *arg, const char *err)
+{
+	struct enq *e = arg;
+	if (!r) {
+		enq_finish(e, QUEUE_TEMPFAIL, err);
+		return;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		int notenant = strncmp(r->str, "NOTENANT", 8) == 0;
+		log_kv(LOG_WARNING, "enqueue_refused", "reason", r->str, NULL);
+		enq_finish(e, notenant ? QUEUE_NOTENANT : QUEUE_TEMPFAIL, r->str);
+		return;
+	}
+	char now[32];
+	snprintf(now, sizeof(now), "%lld", r->integer);
+	const char *z[] = {"ZADD", KEY_SCHED, "LT", now, e->tid};
+	rconn_cmd(e->rc, ignore_cb, NULL, 5, z, NULL);
+	if (e->replicas > 0) {
+		char n[16], ms[16];
+		snprintf(n, sizeof(n), "%d", e->replicas);
+		snprintf(ms, sizeof(ms), "%d", 1000);
+		const char *w[] = {"WAIT", n, ms};
+		rconn_cmd(e->rc, wait_cb, e, 3, w, NULL);
+		return;
+	}
+	enq_finish(e, QUEUE_OK, NULL);
+}
+
+void queue_enqueue(struct rconn *rc, const struct queue_msg *m, queue_done_cb *cb, void *arg)
+{
+	struct enq *e = calloc(1, sizeof(*e));
+	if (!e) {
+		cb(QUEUE_TEMPFAIL, arg, "out of memory");
+		return;
+	}
+	e->rc = rc;
+	e->cb = cb;
+	e->arg = arg;
+	snprintf(e->tid, sizeof(e->tid), "%s", m->tid);
+	e->replicas = g_cfg->queue_durability == DURABILITY_REPLICAS ? g_cfg->queue_replicas : 0;
+
+	json_t *env = json_object();
+	json_t *rc_arr = json_array();
+	for (int i = 0; i < m->nrcpt; i++)
+		json_array_append_new(rc_arr, json_string(m->rcpts[i]));
+	json_object_set_new(env, "from", json_string(m->sender));
+	json_object_set_new(env, "rcpt", rc_arr);
+	json_object_set_new(env, "body", json_string(m->body_8bit ? "8BITMIME" : "7BIT"));
+	json_object_set_new(env, "smtputf8", json_boolean(m->smtputf8));
+	char *envs = json_dumps(env, JSON_COMPACT);
+	json_decref(env);
+
+	char kmsg[KEY_MAX], kready[KEY_MAX], kall[KEY_MAX], ktenant[KEY_MAX];
+	char arrival[32], size[32], nrcpt[16];
+	snprintf(arrival, sizeof(arrival), "%llu", (unsigned long long)m->arrival_ms);
+	snprintf(size, sizeof(size), "%zu", m->len);
+	snprintf(nrcpt, sizeof(nrcpt), "%d", m->nrcpt);
+	const char *argv[] = {
+		"EVAL", enqueue_lua, "4",
+		key_msg(kmsg, m->tid, m->qid), key_ready(kready, m->tid), key_all(kall, m->tid),
+		key_tenant(ktenant, m->tid),
+		m->qid,
+		"qid", m->qid, "tenant", m->tid, "tenant_name", m->tenant_name,
+		"env", envs ? envs : "{}", "client", m->client, "helo", m->helo,
+		"auth", m->auth_user, "arrival", arrival, "size", size, "nrcpt", nrcpt,
+		"attempts", "0", "data", m->data,
+	};
+	size_t lens[sizeof(argv) / sizeof(argv[0])];
+	int argc = (int)(sizeof(argv) / sizeof(argv[0]));
+	for (int i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	lens[argc - 1] = m->len; /* data is binary-safe, not a C string */
+	rconn_cmd(rc, eval_cb, e, argc, argv, lens);
+	free(envs);
+}

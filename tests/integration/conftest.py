@@ -1,0 +1,270 @@
+"""Fixtures that start real processes: redis-server on a free port and the
+real sesgate binary from the build directory ($SESGATE_BUILD, default
+build/).  Every process a test starts is stopped by PID at teardown, and
+sesgate's log is checked for sanitizer reports."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("SESGATE_BUILD", os.path.join(TOP, "build"))
+SESGATE = os.path.join(BUILD, "sesgate")
+SESGATECTL = os.path.join(BUILD, "sesgatectl")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+class Redis:
+    def __init__(self, tmp, appendfsync="always"):
+        self.dir = os.path.join(tmp, "redis")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.appendfsync = appendfsync
+        self.proc = None
+
+    def start(self):
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", self.dir, "--save", "", "--daemonize", "no"]
+        if self.appendfsync:
+            args += ["--appendonly", "yes", "--appendfsync", self.appendfsync]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_port(self.port), "redis-server did not start"
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def cli(self, *args):
+        out = subprocess.run(["redis-cli", "-p", str(self.port), "--raw"] + list(args),
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip()
+
+
+class Sesgate:
+    def __init__(self, tmp, redis, **overrides):
+        self.tmp = tmp
+        self.redis = redis
+        self.port = free_port()
+        self.sock = os.path.join(tmp, "control.sock")
+        self.log = os.path.join(tmp, "sesgate.log")
+        self.conf = os.path.join(tmp, "sesgate.conf")
+        opts = {
+            "listen": "127.0.0.1:%d" % self.port,
+            "hostname": "mx.sesgate.test",
+            "smtp_threads": "2",
+            "redis_host": "127.0.0.1",
+            "redis_port": str(redis.port),
+            "redis_timeout": "2000ms",
+            "control_socket": self.sock,
+            "auth_allow_plaintext": "yes",
+            "password_hash_iterations": "20000",
+            "log_level": "debug",
+        }
+        opts.update({k: str(v) for k, v in overrides.items()})
+        with open(self.conf, "w") as f:
+            for k, v in opts.items():
+                f.write("%s %s\n" % (k, v))
+        self.proc = None
+
+    def start(self, wait=True):
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([SESGATE, "-f", "-c", self.conf], stdout=self.logf,
+                                     stderr=subprocess.STDOUT)
+        if wait:
+            assert wait_port(self.port), "sesgate did not start: " + self.read_log()
+            end = time.time() + 10
+            while not os.path.exists(self.sock) and time.time() < end:
+                time.sleep(0.05)
+
+    def stop(self, sig=signal.SIGTERM):
+        rc = None
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                rc = self.proc.wait(40)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                rc = self.proc.wait()
+        elif self.proc:
+            rc = self.proc.returncode
+        self.proc = None
+        if hasattr(self, "logf"):
+            self.logf.close()
+        return rc
+
+    def read_log(self):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def ctl(self, *args, check=True):
+        """Run sesgatectl --json; returns (exit code, parsed JSON or text)."""
+        p = subprocess.run([SESGATECTL, "-s", self.sock, "--json"] + list(args),
+                           capture_output=True, text=True, timeout=60)
+        if check:
+            assert p.returncode == 0, "sesgatectl %s: %s %s" % (args, p.stdout, p.stderr)
+        try:
+            return p.returncode, json.loads(p.stdout)
+        except ValueError:
+            return p.returncode, p.stdout + p.stderr
+
+    def request(self, obj):
+        """One raw control-protocol request over the socket."""
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(self.sock)
+        s.sendall((json.dumps(obj) + "\n").encode())
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        s.close()
+        return json.loads(buf)
+
+
+@pytest.fixture
+def redis(tmp_path):
+    r = Redis(str(tmp_path))
+    r.start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def make_gateway(tmp_path, redis):
+    started = []
+
+    def make(**overrides):
+        sub = os.path.join(str(tmp_path), "gw%d" % len(started))
+        os.makedirs(sub)
+        g = Sesgate(sub, redis, **overrides)
+        g.start()
+        started.append(g)
+        return g
+
+    yield make
+    for g in started:
+        g.stop()
+        log = g.read_log()
+        assert "AddressSanitizer" not in log, log[-4000:]
+        assert "runtime error:" not in log, log[-4000:]
+
+
+@pytest.fixture
+def gateway(make_gateway):
+    return make_gateway()
+
+
+class Tenant:
+    def __init__(self, name, domains, user, password):
+        self.name = name
+        self.domains = domains
+        self.user = user
+        self.password = password
+
+
+@pytest.fixture
+def tenant_factory(gateway):
+    def make(name="acme", domains=("acme.example",), gw=None):
+        g = gw or gateway
+        args = ["tenant", "add", name]
+        for d in domains:
+            args += ["--domain", d]
+        g.ctl(*args)
+        _, cred = g.ctl("cred", "add", name)
+        return Tenant(name, list(domains), cred["username"], cred["password"])
+    return make
+
+
+@pytest.fixture
+def tenant(tenant_factory):
+    return tenant_factory()
+
+
+def simple_message(frm="alice@acme.example", to="bob@dest.example", subject="hi", body="hello\r\n"):
+    return ("From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <m1@acme.example>\r\n"
+            "Date: Sun, 29 Nov 2026 03:00:00 +0000\r\n\r\n%s" % (frm, to, subject, body))
+
+
+def queued_messages(redis, tenant_name):
+    """All stored messages of a tenant as dicts (fields of the message hash)."""
+    tid = redis.cli("HGET", "sg:tenants", tenant_name)
+    qids = [q for q in redis.cli("ZRANGE", "sg:{%s}:all" % tid, "0", "-1").split("\n") if q]
+    out = []
+    for q in qids:
+        out.append({
+            "qid": q,
+            "env": json.loads(redis.cli("HGET", "sg:{%s}:msg:%s" % (tid, q), "env")),
+            "data": raw_field(redis, "sg:{%s}:msg:%s" % (tid, q), "data"),
+        })
+    return out
+
+
+def resp(port, *args):
+    """Minimal RESP client (binary-safe), for reading stored message bytes."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    req = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        req += b"$%d\r\n%s\r\n" % (len(a), a)
+    s.sendall(req)
+    f = s.makefile("rb")
+
+    def read():
+        line = f.readline()
+        t, rest = line[:1], line[1:-2]
+        if t in (b"+", b"-"):
+            return rest
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            data = f.read(n + 2)
+            return data[:-2]
+        if t == b"*":
+            n = int(rest)
+            return None if n < 0 else [read() for _ in range(n)]
+        raise ValueError(line)
+    try:
+        return read()
+    finally:
+        f.close()
+        s.close()
+
+
+def raw_field(redis, key, field):
+    return resp(redis.port, "HGET", key, field)

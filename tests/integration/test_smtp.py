@@ -1,0 +1,444 @@
+"""SMTP front end end to end: real sesgate, real redis-server, smtplib and raw
+sockets.  Every accepted message is checked in Redis."""
+import base64
+import smtplib
+import socket
+import time
+
+import pytest
+
+from conftest import queued_messages, simple_message
+
+
+def connect(gw):
+    s = smtplib.SMTP("127.0.0.1", gw.port, timeout=30)
+    return s
+
+
+def login(gw, t):
+    s = connect(gw)
+    s.ehlo("client.example")
+    s.login(t.user, t.password)
+    return s
+
+
+class Raw:
+    """A raw SMTP connection for byte-exact conversations."""
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.buf = b""
+
+    def send(self, data):
+        self.s.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def reply(self):
+        """Read one (possibly multi-line) reply; returns (code, text)."""
+        lines = []
+        while True:
+            while b"\r\n" not in self.buf:
+                chunk = self.s.recv(65536)
+                if not chunk:
+                    raise EOFError(self.buf)
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            lines.append(line.decode("utf-8", "replace"))
+            if len(line) < 4 or line[3:4] != b"-":
+                return int(lines[-1][:3]), "\n".join(lines)
+
+    def cmd(self, line):
+        self.send(line + "\r\n")
+        return self.reply()
+
+    def auth(self, t):
+        cred = base64.b64encode(("\0%s\0%s" % (t.user, t.password)).encode()).decode()
+        return self.cmd("AUTH PLAIN " + cred)
+
+    def close(self):
+        self.s.close()
+
+
+def raw_session(gw, t=None):
+    r = Raw(gw.port)
+    assert r.reply()[0] == 220
+    assert r.cmd("EHLO client.example")[0] == 250
+    if t:
+        assert r.auth(t)[0] == 235
+    return r
+
+
+def test_ehlo_extensions(gateway):
+    r = Raw(gateway.port)
+    code, text = r.reply()
+    assert code == 220 and "mx.sesgate.test" in text
+    code, text = r.cmd("EHLO client.example")
+    assert code == 250
+    for ext in ("PIPELINING", "SIZE 41943040", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES",
+                "CHUNKING", "AUTH PLAIN LOGIN"):
+        assert ext in text
+    assert r.cmd("QUIT")[0] == 221
+
+
+def test_send_and_stored_byte_exact(gateway, redis, tenant):
+    s = login(gateway, tenant)
+    msg = simple_message(body="line one\r\n..dot line\r\nlast\r\n")
+    code, resp = s.sendmail("alice@acme.example", ["bob@dest.example", "carol@dest.example"],
+                            msg.encode()), None
+    s.quit()
+    stored = queued_messages(redis, "acme")
+    assert len(stored) == 1
+    m = stored[0]
+    assert m["env"]["from"] == "alice@acme.example"
+    assert m["env"]["rcpt"] == ["bob@dest.example", "carol@dest.example"]
+    data = m["data"]
+    assert data.startswith(b"Received: from client.example ([127.0.0.1])")
+    assert b"id " + m["qid"].encode() in data.split(b"\r\n\r\n")[0]
+    assert b"(tenant acme)" in data
+    # smtplib dot-stuffs "..dot" to "...dot"? No: it stuffs leading dots, we unstuff: exact.
+    assert data.endswith(msg.encode())
+    log = gateway.read_log()
+    assert "queued" in log and "qid=" + m["qid"] in log and "tenant=acme" in log
+    assert tenant.password not in log
+
+
+def test_queued_reply_names_queue_id(gateway, redis, tenant):
+    r = raw_session(gateway, tenant)
+    assert r.cmd("MAIL FROM:<a@acme.example>")[0] == 250
+    assert r.cmd("RCPT TO:<b@x.example>")[0] == 250
+    assert r.cmd("DATA")[0] == 354
+    r.send(simple_message(frm="a@acme.example") + "\r\n.\r\n")
+    code, text = r.reply()
+    assert code == 250 and text.startswith("250 2.0.0 Ok: queued as ")
+    qid = text.split()[-1]
+    assert [m["qid"] for m in queued_messages(redis, "acme")] == [qid]
+
+
+def test_auth_login(gateway, tenant):
+    r = raw_session(gateway)
+    code, text = r.cmd("AUTH LOGIN")
+    assert code == 334 and text == "334 VXNlcm5hbWU6"
+    code, _ = r.cmd(base64.b64encode(tenant.user.encode()).decode())
+    assert code == 334
+    code, text = r.cmd(base64.b64encode(tenant.password.encode()).decode())
+    assert code == 235 and "2.7.0" in text
+
+
+def test_auth_login_initial_response(gateway, tenant):
+    r = raw_session(gateway)
+    code, _ = r.cmd("AUTH LOGIN " + base64.b64encode(tenant.user.encode()).decode())
+    assert code == 334
+    assert r.cmd(base64.b64encode(tenant.password.encode()).decode())[0] == 235
+
+
+def test_wrong_password_and_unknown_user(gateway, tenant):
+    s = connect(gateway)
+    s.ehlo("x.example")
+    with pytest.raises(smtplib.SMTPAuthenticationError) as e:
+        s.login(tenant.user, "wrong-password")
+    assert e.value.smtp_code == 535 and b"5.7.8" in e.value.smtp_error
+    with pytest.raises(smtplib.SMTPAuthenticationError) as e:
+        s.login("sg_nosuchuser000", "whatever")
+    assert e.value.smtp_code == 535
+    assert "wrong-password" not in gateway.read_log()
+
+
+def test_bad_base64_in_auth(gateway, tenant):
+    r = raw_session(gateway)
+    code, text = r.cmd("AUTH PLAIN !!!notbase64!!!")
+    assert code == 501
+    code, text = r.cmd("AUTH PLAIN")
+    assert code == 334
+    assert r.cmd("*")[0] == 501
+    assert r.cmd("NOOP")[0] == 250
+
+
+def test_mail_before_auth_refused(gateway, tenant):
+    r = raw_session(gateway)
+    code, text = r.cmd("MAIL FROM:<a@acme.example>")
+    assert code == 530 and "5.7.0" in text
+
+
+def test_no_relay_without_auth_ever(gateway, tenant):
+    r = raw_session(gateway)
+    assert r.cmd("RCPT TO:<victim@x.example>")[0] == 503
+    assert r.cmd("DATA")[0] == 503
+
+
+def test_sequence_and_syntax_errors(gateway, tenant):
+    r = Raw(gateway.port)
+    r.reply()
+    code, text = r.cmd("MAIL FROM:<a@acme.example>")
+    assert code == 503 and "5.5.1" in text
+    assert r.cmd("EHLO client.example")[0] == 250
+    assert r.auth(tenant)[0] == 235
+    code, text = r.cmd("RCPT TO:<b@x.example>")
+    assert code == 503 and "5.5.1" in text
+    code, text = r.cmd("MAIL FROM:garbage")
+    assert code == 501
+    code, text = r.cmd("FOO bar")
+    assert code == 500 and "5.5.2" in text
+    assert r.cmd("MAIL FROM:<a@acme.example>")[0] == 250
+    code, text = r.cmd("MAIL FROM:<a@acme.example>")
+    assert code == 503 and "5.5.1" in text
+    code, text = r.cmd("DATA")
+    assert code == 554
+    assert r.cmd("RSET")[0] == 250
+    code, text = r.cmd("VRFY bob")
+    assert code == 252
+    assert r.cmd("HELP")[0] == 214
+    assert r.cmd("NOOP")[0] == 250
+
+
+def test_sender_domain_enforced(gateway, tenant_factory):
+    a = tenant_factory("acme", ["acme.example"])
+    tenant_factory("other", ["other.example"])
+    r = raw_session(gateway, a)
+    code, text = r.cmd("MAIL FROM:<ceo@other.example>")
+    assert code == 550 and "5.7.1" in text
+    assert r.cmd("MAIL FROM:<x@mail.acme.example>")[0] == 250
+    assert r.cmd("RSET")[0] == 250
+    assert r.cmd("MAIL FROM:<>")[0] == 250  # null sender allowed
+
+
+def test_header_from_checked(gateway, redis, tenant):
+    r = raw_session(gateway, tenant)
+    r.cmd("MAIL FROM:<a@acme.example>")
+    r.cmd("RCPT TO:<b@x.example>")
+    r.cmd("DATA")
+    r.send(simple_message(frm='"Boss" <boss@other.example>') + "\r\n.\r\n")
+    code, text = r.reply()
+    assert code == 550 and "5.7.1" in text
+    assert queued_messages(redis, "acme") == []
+    # the session stays usable
+    r.cmd("MAIL FROM:<a@acme.example>")
+    r.cmd("RCPT TO:<b@x.example>")
+    r.cmd("DATA")
+    r.send(simple_message(frm='"Alice, A." <alice@acme.example>') + "\r\n.\r\n")
+    assert r.reply()[0] == 250
+
+
+def test_pipelining_batched(gateway, redis, tenant):
+    r = raw_session(gateway, tenant)
+    r.send("MAIL FROM:<a@acme.example>\r\nRCPT TO:<b@x.example>\r\nRCPT TO:<c@x.example>\r\nDATA\r\n")
+    assert [r.reply()[0] for _ in range(4)] == [250, 250, 250, 354]
+    r.send(simple_message(frm="a@acme.example") + "\r\n.\r\n"
+           "MAIL FROM:<a@acme.example>\r\nRCPT TO:<d@x.example>\r\nDATA\r\n")
+    assert [r.reply()[0] for _ in range(4)] == [250, 250, 250, 354]
+    r.send(simple_message(frm="a@acme.example") + "\r\n.\r\nQUIT\r\n")
+    assert [r.reply()[0] for _ in range(2)] == [250, 221]
+    assert len(queued_messages(redis, "acme")) == 2
+
+
+def test_bdat(gateway, redis, tenant):
+    r = raw_session(gateway, tenant)
+    msg = simple_message(frm="a@acme.example", body="a\r\n.\r\nnot the end\r\n").encode()
+    half = len(msg) // 2
+    r.send("MAIL FROM:<a@acme.example>\r\nRCPT TO:<b@x.example>\r\n")
+    assert r.reply()[0] == 250 and r.reply()[0] == 250
+    r.send(b"BDAT %d\r\n" % half + msg[:half])
+    code, text = r.reply()
+    assert code == 250 and "octets" in text
+    r.send(b"BDAT %d LAST\r\n" % (len(msg) - half) + msg[half:])
+    code, text = r.reply()
+    assert code == 250 and "queued as" in text
+    (m,) = queued_messages(redis, "acme")
+    assert m["data"].endswith(msg)
+    # DATA after BDAT in one transaction is refused
+    r.cmd("MAIL FROM:<a@acme.example>")
+    r.cmd("RCPT TO:<b@x.example>")
+    r.send(b"BDAT 3\r\nabc")
+    assert r.reply()[0] == 250
+    assert r.cmd("DATA")[0] == 503
+    assert r.cmd("RSET")[0] == 250
+
+
+def test_bdat_zero_last_and_bdat_without_rcpt(gateway, tenant):
+    r = raw_session(gateway, tenant)
+    r.cmd("MAIL FROM:<a@acme.example>")
+    r.send(b"BDAT 5\r\nhello")
+    assert r.reply()[0] == 554  # no valid recipients; chunk consumed
+    assert r.cmd("NOOP")[0] == 250
+
+
+@pytest.mark.parametrize("payload", [
+    "line\nwith bare LF\r\n",
+    "line\rwith bare CR\r\n",
+    "smuggle\n.\nMAIL FROM:<x@acme.example>\r\n",
+    "smuggle\r\n.\nRCPT TO:<y@x.example>\r\n",
+])
+def test_bare_newlines_refused(gateway, redis, tenant, payload):
+    r = raw_session(gateway, tenant)
+    r.cmd("MAIL FROM:<a@acme.example>")
+    r.cmd("RCPT TO:<b@x.example>")
+    r.cmd("DATA")
+    r.send(simple_message(frm="a@acme.example", body=payload) + "\r\n.\r\n")
+    code, text = r.reply()
+    assert code == 554 and "bare" in text
+    assert queued_messages(redis, "acme") == []
+    assert r.cmd("NOOP")[0] == 250
+
+
+def test_nul_in_data_and_command(gateway, redis, tenant):
+    r = raw_session(gateway, tenant)
+    assert r.cmd("NO\0OP")[0] == 500
+    r.cmd("MAIL FROM:<a@acme.example>")
+    r.cmd("RCPT TO:<b@x.example>")
+    r.cmd("DATA")
+    r.send(simple_message(frm="a@acme.example", body="nul\0here\r\n") + "\r\n.\r\n")
+    code, text = r.reply()
+    assert code == 554
+    assert queued_messages(redis, "acme") == []
+
+
+def test_overlong_lines(gateway, redis, tenant):
+    r = raw_session(gateway, tenant)
+    code, text = r.cmd("NOOP " + "x" * 600)
+    assert code == 500 and "5.5.2" in text
+    assert r.cmd("NOOP")[0] == 250
+    r.cmd("MAIL FROM:<a@acme.example>")
+    r.cmd("RCPT TO:<b@x.example>")
+    r.cmd("DATA")
+    r.send(simple_message(frm="a@acme.example", body="y" * 1200 + "\r\n") + "\r\n.\r\n")
+    code, text = r.reply()
+    assert code == 554 and "1000" in text
+
+
+def test_size_limits(make_gateway, redis, tenant_factory):
+    gw = make_gateway(max_message_size="10K")
+    t = tenant_factory("acme", ["acme.example"], gw=gw)
+    r = raw_session(gw, t)
+    code, text = r.cmd("MAIL FROM:<a@acme.example> SIZE=20000")
+    assert code == 552 and "5.3.4" in text
+    assert r.cmd("MAIL FROM:<a@acme.example> SIZE=2000")[0] == 250
+    r.cmd("RCPT TO:<b@x.example>")
+    r.cmd("DATA")
+    r.send(simple_message(frm="a@acme.example", body=("z" * 70 + "\r\n") * 300) + "\r\n.\r\n")
+    code, text = r.reply()
+    assert code == 552 and "5.3.4" in text
+    assert queued_messages(redis, "acme") == []
+    assert r.cmd("NOOP")[0] == 250
+
+
+def test_too_many_recipients(make_gateway, tenant_factory):
+    gw = make_gateway(max_recipients="3")
+    t = tenant_factory("acme", ["acme.example"], gw=gw)
+    r = raw_session(gw, t)
+    r.cmd("MAIL FROM:<a@acme.example>")
+    for i in range(3):
+        assert r.cmd("RCPT TO:<r%d@x.example>" % i)[0] == 250
+    code, text = r.cmd("RCPT TO:<r9@x.example>")
+    assert code == 452 and "4.5.3" in text
+
+
+def test_smtputf8_and_8bit(gateway, redis, tenant):
+    s = login(gateway, tenant)
+    msg = ("From: alice@acme.example\r\nTo: jos\u00e9@d\u00e9st.example\r\nSubject: caf\u00e9\r\n\r\n"
+           "na\u00efve body\r\n").encode()
+    s.sendmail("alice@acme.example", ["jos\u00e9@d\u00e9st.example"], msg,
+               mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+    (m,) = queued_messages(redis, "acme")
+    assert m["env"]["rcpt"] == ["jos\u00e9@d\u00e9st.example"]
+    assert m["env"]["smtputf8"] is True
+    assert m["data"].endswith(msg)
+    r = raw_session(gateway, tenant)
+    r.cmd("MAIL FROM:<a@acme.example>")
+    code, text = r.cmd("RCPT TO:<jos\u00e9@x.example>")
+    assert code == 553
+
+
+def test_forty_megabytes(gateway, redis, tenant):
+    s = login(gateway, tenant)
+    line = b"x" * 998 + b"\r\n"
+    body = line * (40 * 1024 * 1024 // 1000 - 10)
+    msg = simple_message(frm="alice@acme.example", body="").encode() + body
+    s.sendmail("alice@acme.example", ["b@x.example"], msg)
+    s.quit()
+    (m,) = queued_messages(redis, "acme")
+    assert m["data"].endswith(msg)
+
+
+def test_revoked_credential(gateway, tenant):
+    login(gateway, tenant).quit()
+    gateway.ctl("cred", "revoke", tenant.user)
+    s = connect(gateway)
+    s.ehlo("x.example")
+    with pytest.raises(smtplib.SMTPAuthenticationError):
+        s.login(tenant.user, tenant.password)
+
+
+def test_deleted_tenant_cannot_auth(gateway, tenant):
+    gateway.ctl("tenant", "delete", tenant.name)
+    s = connect(gateway)
+    s.ehlo("x.example")
+    with pytest.raises(smtplib.SMTPAuthenticationError):
+        s.login(tenant.user, tenant.password)
+
+
+def test_redis_down_mid_session(gateway, redis, tenant):
+    r = raw_session(gateway, tenant)
+    redis.stop()
+    r.cmd("MAIL FROM:<a@acme.example>")
+    r.cmd("RCPT TO:<b@x.example>")
+    r.cmd("DATA")
+    r.send(simple_message(frm="a@acme.example") + "\r\n.\r\n")
+    code, text = r.reply()
+    assert code == 451 and "4.3.0" in text
+    redis.start()
+    # the same session retries and succeeds once the connection is back
+    deadline = time.time() + 15
+    while True:
+        r.cmd("MAIL FROM:<a@acme.example>")
+        r.cmd("RCPT TO:<b@x.example>")
+        r.cmd("DATA")
+        r.send(simple_message(frm="a@acme.example") + "\r\n.\r\n")
+        code, text = r.reply()
+        if code == 250 or time.time() > deadline:
+            break
+        time.sleep(0.3)
+    assert code == 250
+    assert len(queued_messages(redis, "acme")) == 1
+    assert gateway.proc.poll() is None
+
+
+def test_max_sessions(make_gateway):
+    gw = make_gateway(max_sessions="2")
+    a, b = Raw(gw.port), Raw(gw.port)
+    assert a.reply()[0] == 220 and b.reply()[0] == 220
+    c = Raw(gw.port)
+    code, text = c.reply()
+    assert code == 421
+    a.close()
+    time.sleep(0.3)
+    d = Raw(gw.port)
+    assert d.reply()[0] == 220
+
+
+def test_idle_timeout(make_gateway):
+    gw = make_gateway(timeout_idle="1")
+    r = Raw(gw.port)
+    r.reply()
+    code, text = r.reply()
+    assert code == 421 and "4.4.2" in text
+
+
+def test_error_budget(make_gateway):
+    gw = make_gateway(max_errors="3")
+    r = Raw(gw.port)
+    r.reply()
+    r.cmd("BOGUS")
+    r.cmd("BOGUS")
+    code, text = r.cmd("BOGUS")
+    assert code == 500
+    code, text = r.reply()
+    assert code == 421
+
+
+def test_swaks(gateway, redis, tenant):
+    import subprocess
+    p = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(gateway.port),
+                        "--from", "app@acme.example", "--to", "user@dest.example",
+                        "--h-From", "app@acme.example",
+                        "--auth", "PLAIN", "--auth-user", tenant.user,
+                        "--auth-password", tenant.password, "--pipeline"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert len(queued_messages(redis, "acme")) == 1
