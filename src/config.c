@@ -572,7 +572,8 @@ static int parse_addr(const char *s, struct listen_addr *la, char *why, size_t w
 		char *pct = strchr(addr, '%');
 		if (pct)
 			*pct = '\0';
-		if (inet_pton(AF_INET6, addr, bin) != 1 || (pct && pct[1] == '\0')) {
+		if (inet_pton(AF_INET6, addr, bin) != 1 ||
+		    (pct && (pct[1] == '\0' || !host_chars_ok(pct + 1, ".-_")))) {
 			snprintf(why, whylen, SHOW_FMT " is not an IPv6 address", SHOW(host));
 			return -1;
 		}

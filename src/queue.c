@@ -80,7 +80,8 @@ static void eval_cb(redisReply *r, void *arg, const char *err)
 	if (e->replicas > 0) {
 		char n[16], ms[16];
 		snprintf(n, sizeof(n), "%d", e->replicas);
-		snprintf(ms, sizeof(ms), "%d", 1000);
+		/* leave room inside the per-command timeout for the reply itself */
+		snprintf(ms, sizeof(ms), "%d", g_cfg->redis_timeout_ms * 3 / 4);
 		const char *w[] = {"WAIT", n, ms};
 		rconn_cmd(e->rc, wait_cb, e, 3, w, NULL);
 		return;

@@ -19,8 +19,8 @@
 #include <sys/stat.h>
 
 /*
- * By path: with autoconf's AC_CONFIG_HEADERS([config.h]) the build directory
- * is searched before src/, and its config.h is not this one.
+ * By path: automake searches the build directory first, and a config.h that
+ * autoconf generates (or once generated) there is not this one.
  */
 #include "../../src/config.h"
 
@@ -548,6 +548,9 @@ static void test_listen_errors(void **state)
 				    "([IPV6]:PORT)");
 	expect_err("listen [::1:25", "t.conf:1: listen: \"[::1:25\": missing ']'");
 	expect_err("listen [zz::1]:25", "t.conf:1: listen: \"zz::1\" is not an IPv6 address");
+	expect_err("listen \"[fe80::1%e th]:25\"",
+		   "t.conf:1: listen: \"fe80::1%e th\" is not an IPv6 address");
+	expect_err("listen [fe80::1%]:25", "t.conf:1: listen: \"fe80::1%\" is not an IPv6 address");
 	expect_err("listen []:25", "t.conf:1: listen: \"[]:25\" is not an IPv6 address");
 	expect_err("listen :25", "t.conf:1: listen: \":25\": host is empty");
 	expect_err("listen host:", "t.conf:1: listen: \"host:\": port is empty");
@@ -954,7 +957,7 @@ static void test_sample_conf_documents_defaults(void **state)
 	for (int i = 0; i < n; i++) {
 		char want[80];
 		/* At the start of a line: OUT starts with a newline-free line. */
-		snprintf(want, sizeof(want), "\n%s ", names[i]);
+		snprintf(want, sizeof(want), "\n%.63s ", names[i]);
 		if (strncmp(out, want + 1, strlen(want + 1)) != 0 && !strstr(out, want))
 			fail_msg("directive %s is not in %s", names[i], path);
 	}
@@ -976,8 +979,8 @@ static void test_man_page_documents_all(void **state)
 	text = read_all(path);
 	for (int i = 0; i < n; i++) {
 		char bi[80], br[80];
-		snprintf(bi, sizeof(bi), "\n.BI %s ", names[i]);
-		snprintf(br, sizeof(br), "\n.BR %s ", names[i]);
+		snprintf(bi, sizeof(bi), "\n.BI %.63s ", names[i]);
+		snprintf(br, sizeof(br), "\n.BR %.63s ", names[i]);
 		if (!strstr(text, bi) && !strstr(text, br))
 			fail_msg("directive %s has no .BI/.BR entry in %s", names[i], path);
 	}
