@@ -475,7 +475,7 @@ static json_t *c_tenant_delete(json_t *args, struct ctl_err *e)
 	if (cmd_ok(e, "HDEL %s %s", KEY_TENANTS, name) < 0)
 		return NULL;
 	log_kv(LOG_NOTICE, "tenant_deleted", "tenant", name, "id", tid, NULL);
-	return json_pack("{s:s,s:I}", "deleted", name, (json_int_t)dropped);
+	return json_pack("{s:s,s:I}", "deleted", name, "dropped", (json_int_t)dropped);
 }
 
 static json_t *c_domain_add(json_t *args, struct ctl_err *e)

@@ -62,7 +62,9 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 
 static void hup_cb(evutil_socket_t sig, short what, void *arg)
 {
-	log_kv(LOG_NOTICE, "sighup", "action", "nothing to reload yet", NULL);
+	/* stderr needs no reopening and syslog reconnects by itself; configuration
+	 * reload comes with TLS certificate reload (issue 6). */
+	log_kv(LOG_NOTICE, "sighup", "action", "none", NULL);
 }
 
 static int daemonize(void)

@@ -138,7 +138,6 @@ struct msg {
 };
 
 struct session {
-	unsigned idx;
 	bool active;
 	enum sess_state state;
 	struct bufferevent *bev;
@@ -1141,7 +1140,6 @@ static void setup_sessions(void)
 	for (i = 0; i < cfg.concurrency; i++) {
 		struct session *s = &run.sess[i];
 
-		s->idx = (unsigned)i;
 		s->state = SS_CLOSED;
 		s->cmd_cap = cap;
 		s->cmds = calloc(cap, sizeof(*s->cmds));

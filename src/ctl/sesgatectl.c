@@ -339,6 +339,7 @@ __attribute__((format(printf, 3, 4))) static void kv_add(struct kvlist *kv, cons
 		oom();
 	va_end(ap);
 	kv_push(kv, display_copy(key), display_copy(raw));
+	explicit_bzero(raw, strlen(raw)); /* may be the fresh password of cred add */
 	free(raw);
 }
 
@@ -411,6 +412,8 @@ static void kv_print(struct kvlist *kv)
 	}
 	for (i = 0; i < kv->n; i++) {
 		free(kv->key[i]);
+		if (kv->val[i] != NULL)
+			explicit_bzero(kv->val[i], strlen(kv->val[i]));
 		free(kv->val[i]);
 	}
 	free(kv->key);
@@ -509,8 +512,9 @@ typedef void (*show_fn)(const struct command *cmd, const json_t *args, const jso
 static void show_status(const struct command *cmd, const json_t *args, const json_t *r)
 {
 	static const char *const known[] = {
-		"version",  "instance", "uptime",   "redis",       "sessions",        "max_sessions",
-		"accepted", "refused",  "smtp_threads", "data_memory", "data_memory_max", NULL};
+		"version", "instance", "uptime", "redis", "sessions", "max_sessions",
+		"accepted", "refused", "smtp_threads", "data_memory", "data_memory_max", NULL,
+	};
 	struct kvlist kv = {0};
 	long long a, b;
 	char s1[64], s2[64];
@@ -572,9 +576,10 @@ static void kv_add_limit(struct kvlist *kv, const char *label, const json_t *t, 
 static void show_tenant(const struct command *cmd, const json_t *args, const json_t *t)
 {
 	static const char *const known[] = {
-		"id",          "name",          "state",        "created",          "domains",
-		"aws_account_id", "role_arn",   "external_id",  "max_message_size", "max_recipients",
-		"paused_reason", "credentials", "queue",        NULL};
+		"id", "name", "state", "created", "domains", "aws_account_id", "role_arn",
+		"external_id", "max_message_size", "max_recipients", "paused_reason",
+		"credentials", "queue", NULL,
+	};
 	struct kvlist kv = {0};
 	const json_t *q;
 	long long v, depth;
@@ -1289,13 +1294,11 @@ static enum read_status read_line(int fd, int64_t deadline, char **out, size_t *
 			return READ_EOF;
 		} else if (errno == EINTR) {
 			continue;
-		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			if (wait_fd(fd, POLLIN, deadline) < 0) {
-				free(buf);
-				return READ_ERRNO;
-			}
-		} else {
+		} else if ((errno != EAGAIN && errno != EWOULDBLOCK) ||
+			   wait_fd(fd, POLLIN, deadline) < 0) {
+			int err = errno; /* the caller reports it; keep free() off it */
 			free(buf);
+			errno = err;
 			return READ_ERRNO;
 		}
 	}
@@ -1354,7 +1357,7 @@ static json_t *exchange(const char *path, const json_t *request)
 	if (write_all(fd, line, linelen + 1, deadline) < 0) {
 		int err = errno;
 		die_unreachable("cannot send request to %s: %s", path,
-			    err == ETIMEDOUT ? "timed out after 30 s" : strerror(err));
+				err == ETIMEDOUT ? "timed out after 30 s" : strerror(err));
 	}
 	free(line);
 
@@ -1363,15 +1366,15 @@ static json_t *exchange(const char *path, const json_t *request)
 		break;
 	case READ_EOF:
 		die_unreachable("%s: connection closed by sesgate %s", path,
-			    resplen > 0 ? "in the middle of a response" : "without a response");
+				resplen > 0 ? "in the middle of a response" : "without a response");
 	case READ_TOO_LONG:
 		die_unreachable("%s: response longer than %u MiB, giving up", path,
-			    RESPONSE_MAX >> 20);
+				RESPONSE_MAX >> 20);
 	case READ_ERRNO:
 	default:
 		if (errno == ETIMEDOUT)
 			die_unreachable("%s: no response from sesgate within %d s", path,
-				    TIMEOUT_MS / 1000);
+					TIMEOUT_MS / 1000);
 		die_unreachable("%s: cannot read response: %s", path, strerror(errno));
 	}
 	close(fd);
