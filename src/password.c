@@ -86,7 +86,7 @@ int password_verify(const char *pw, size_t pwlen, const char *stored)
 	unsigned char sbuf[64], want[64], got[HASH_LEN];
 	long slen = b64url_decode(salt, (size_t)(dollar - salt), sbuf, sizeof(sbuf));
 	long hlen = b64url_decode(dollar + 1, strlen(dollar + 1), want, sizeof(want));
-	if (slen < 8 || hlen != HASH_LEN)
+	if (slen < 4 || hlen != HASH_LEN)
 		return -1;
 	if (derive(pw, pwlen, sbuf, (size_t)slen, (int)iter, got) < 0)
 		return -1;
