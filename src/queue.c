@@ -17,6 +17,8 @@
 #include "log.h"
 #include "rconn.h"
 #include "sesgate.h"
+#include "stats.h"
+#include "util.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -33,8 +35,28 @@ static const char enqueue_lua[] =
 	"redis.call('ZADD', KEYS[3], now, ARGV[1])\n"
 	"return now\n";
 
+static const char cancel_lua[] =
+	"if redis.call('ZSCORE', KEYS[2], ARGV[1]) then\n"
+	"  redis.call('DEL', KEYS[1]) redis.call('ZREM', KEYS[2], ARGV[1])\n"
+	"  redis.call('ZREM', KEYS[3], ARGV[1]) return 1 end\n"
+	"return 0\n";
+
+/*
+ * Enqueues whose outcome is unknown: the command went out but the reply never
+ * came (timeout, connection lost).  Redis may still have executed it, and the
+ * client was told 451 and will send the message again, so once Redis is back
+ * the copy is removed if no worker claimed it yet.  Per SMTP thread.
+ */
+struct orphan {
+	struct orphan *next;
+	char tid[TENANT_ID_LEN + 1];
+	char qid[QUEUE_ID_LEN + 1];
+};
+static __thread struct orphan *orphans;
+
 struct enq {
 	struct rconn *rc;
+	char qid[QUEUE_ID_LEN + 1];
 	queue_done_cb *cb;
 	void *arg;
 	int replicas;
@@ -60,10 +82,51 @@ static void ignore_cb(redisReply *r, void *arg, const char *err)
 {
 }
 
+static void cancel_cb(redisReply *r, void *arg, const char *err)
+{
+	struct orphan *o = arg;
+	if (!r) { /* still unreachable: try again on the next tick */
+		o->next = orphans;
+		orphans = o;
+		return;
+	}
+	if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+		STAT_INC(queue_orphans_cancelled);
+		log_kv(LOG_NOTICE, "orphan_removed", "qid", o->qid, "reason",
+		       "stored after the client was told 451", NULL);
+	}
+	free(o);
+}
+
+void queue_tick(struct rconn *rc)
+{
+	if (!orphans || !rconn_up(rc))
+		return;
+	struct orphan *list = orphans;
+	orphans = NULL;
+	while (list) {
+		struct orphan *o = list;
+		list = list->next;
+		char kmsg[KEY_MAX], kready[KEY_MAX], kall[KEY_MAX];
+		const char *argv[] = {"EVAL", cancel_lua, "3", key_msg(kmsg, o->tid, o->qid),
+				      key_ready(kready, o->tid), key_all(kall, o->tid), o->qid};
+		rconn_cmd(rc, cancel_cb, o, 7, argv, NULL);
+	}
+}
+
 static void eval_cb(redisReply *r, void *arg, const char *err)
 {
 	struct enq *e = arg;
 	if (!r) {
+		struct orphan *o = calloc(1, sizeof(*o));
+		if (o && (strcmp(err, "timeout") == 0 || strcmp(err, "connection lost") == 0)) {
+			memcpy(o->tid, e->tid, sizeof(o->tid));
+			memcpy(o->qid, e->qid, sizeof(o->qid));
+			o->next = orphans;
+			orphans = o;
+		} else {
+			free(o);
+		}
 		enq_finish(e, QUEUE_TEMPFAIL, err);
 		return;
 	}
@@ -100,6 +163,7 @@ void queue_enqueue(struct rconn *rc, const struct queue_msg *m, queue_done_cb *c
 	e->cb = cb;
 	e->arg = arg;
 	snprintf(e->tid, sizeof(e->tid), "%s", m->tid);
+	snprintf(e->qid, sizeof(e->qid), "%s", m->qid);
 	e->replicas = g_cfg->queue_durability == DURABILITY_REPLICAS ? g_cfg->queue_replicas : 0;
 
 	json_t *env = json_object();

@@ -31,4 +31,7 @@ typedef void queue_done_cb(enum queue_result r, void *arg, const char *detail);
 /* Queue M; M's strings may be freed once this returns. */
 void queue_enqueue(struct rconn *rc, const struct queue_msg *m, queue_done_cb *cb, void *arg);
 
+/* Periodic, on the owning thread: remove copies of enqueues that timed out. */
+void queue_tick(struct rconn *rc);
+
 #endif

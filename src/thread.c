@@ -4,6 +4,7 @@
 #include "thread.h"
 #include "config.h"
 #include "log.h"
+#include "queue.h"
 #include "rconn.h"
 #include "smtp_session.h"
 
@@ -65,7 +66,9 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
-	smtp_session_tick(arg);
+	struct smtp_thread *thr = arg;
+	smtp_session_tick(thr);
+	queue_tick(thr->redis);
 }
 
 uint64_t thread_session_add(struct smtp_thread *thr, struct smtp_session *s)

@@ -445,3 +445,36 @@ def test_swaks(gateway, redis, tenant):
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
     assert len(queued_messages(redis, "acme")) == 1
+
+
+def test_redis_hung_then_back_exactly_one_copy(gateway, redis, tenant):
+    """A Redis that stops answering (SIGSTOP) turns into 451 after
+    redis_timeout; a write it executes later is removed again, so the
+    client's retry leaves exactly one copy."""
+    import signal as sig
+    r = raw_session(gateway, tenant)
+    redis.proc.send_signal(sig.SIGSTOP)
+    try:
+        r.cmd("MAIL FROM:<a@acme.example>")
+        r.cmd("RCPT TO:<b@x.example>")
+        r.cmd("DATA")
+        r.send(simple_message(frm="a@acme.example") + "\r\n.\r\n")
+        code, text = r.reply()
+        assert code == 451
+    finally:
+        redis.proc.send_signal(sig.SIGCONT)
+    deadline = time.time() + 15
+    while True:
+        r.cmd("MAIL FROM:<a@acme.example>")
+        r.cmd("RCPT TO:<b@x.example>")
+        r.cmd("DATA")
+        r.send(simple_message(frm="a@acme.example") + "\r\n.\r\n")
+        code, text = r.reply()
+        if code == 250 or time.time() > deadline:
+            break
+        time.sleep(0.3)
+    assert code == 250
+    deadline = time.time() + 5
+    while len(queued_messages(redis, "acme")) != 1 and time.time() < deadline:
+        time.sleep(0.1)
+    assert len(queued_messages(redis, "acme")) == 1
