@@ -175,8 +175,11 @@ static void tx_free(struct smtp_tx *tx)
 	free(tx);
 }
 
+static void memory_release(struct smtp_session *s);
+
 static void session_reset_tx(struct smtp_session *s)
 {
+	memory_release(s);
 	tx_free(s->tx);
 	s->tx = NULL;
 	s->bdat_left = 0;
@@ -936,9 +939,27 @@ static void tx_add(struct smtp_session *s, const char *p, size_t n)
 	STAT_ADD(data_memory, n);
 }
 
+/*
+ * Above max_data_memory sessions stop reading their sockets (TCP
+ * back-pressure).  If all of them waited, none would ever finish and free
+ * memory, so one session at a time, the holder of this token, may go on past
+ * the limit: memory stays below max_data_memory + one message.
+ */
+static _Atomic uintptr_t overlimit_owner;
+
+static void memory_release(struct smtp_session *s)
+{
+	uintptr_t me = (uintptr_t)s;
+	atomic_compare_exchange_strong(&overlimit_owner, &me, 0);
+}
+
 static int memory_full(struct smtp_session *s)
 {
 	if (STAT_GET(data_memory) <= s->cfg->max_data_memory)
+		return 0;
+	uintptr_t none = 0;
+	if (atomic_load(&overlimit_owner) == (uintptr_t)s ||
+	    atomic_compare_exchange_strong(&overlimit_owner, &none, (uintptr_t)s))
 		return 0;
 	if (!s->paused_mem) {
 		s->paused_mem = 1;
@@ -1279,7 +1300,7 @@ void smtp_session_tick(struct smtp_thread *thr)
 		struct smtp_session *s = thr->slots[i];
 		if (!s || !s->paused_mem)
 			continue;
-		if (STAT_GET(data_memory) > s->cfg->max_data_memory)
+		if (STAT_GET(data_memory) > s->cfg->max_data_memory && atomic_load(&overlimit_owner))
 			return;
 		s->paused_mem = 0;
 		bufferevent_enable(s->bev, EV_READ);

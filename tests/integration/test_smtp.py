@@ -478,3 +478,66 @@ def test_redis_hung_then_back_exactly_one_copy(gateway, redis, tenant):
     while len(queued_messages(redis, "acme")) != 1 and time.time() < deadline:
         time.sleep(0.1)
     assert len(queued_messages(redis, "acme")) == 1
+
+
+def test_password_hash_never_blocks_other_sessions(make_gateway, tenant_factory):
+    """While one session's password is being hashed (slow on purpose), another
+    session on the same thread keeps getting answers."""
+    gw = make_gateway(password_hash_iterations="3000000", smtp_threads="1", auth_cache_ttl="0")
+    t = tenant_factory("acme", ["acme.example"], gw=gw)
+    a = raw_session(gw)
+    b = raw_session(gw)
+    cred = base64.b64encode(("\0%s\0%s" % (t.user, t.password)).encode()).decode()
+    a.send("AUTH PLAIN " + cred + "\r\n")
+    t0 = time.time()
+    assert b.cmd("NOOP")[0] == 250
+    noop_done = time.time()
+    assert a.reply()[0] == 235
+    auth_done = time.time()
+    assert noop_done < auth_done
+    assert noop_done - t0 < (auth_done - t0) / 2
+
+
+def test_data_memory_backpressure(make_gateway, redis, tenant_factory):
+    """Above max_data_memory sessions stop reading instead of buffering; every
+    message still arrives once memory frees up."""
+    import threading
+    gw = make_gateway(max_data_memory="1M")
+    t = tenant_factory("acme", ["acme.example"], gw=gw)
+    body = ("m" * 998 + "\r\n") * 1500  # ~1.5 MB each
+    errors = []
+
+    def send(i):
+        try:
+            s = login(gw, t)
+            s.sendmail("a@acme.example", ["r%d@x.example" % i],
+                       simple_message(frm="a@acme.example", body=body).encode())
+            s.quit()
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+    ths = [threading.Thread(target=send, args=(i,)) for i in range(4)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join(120)
+    assert not errors
+    assert len(queued_messages(redis, "acme")) == 4
+    _, st = gw.ctl("status")
+    assert st["counters"]["data_memory_waits"] > 0
+    assert st["data_memory"] == 0
+
+
+def test_json_log_lines(make_gateway, redis, tenant_factory):
+    import json as js
+    gw = make_gateway(log_format="json", log_level="info")
+    t = tenant_factory("acme", ["acme.example"], gw=gw)
+    s = login(gw, t)
+    s.sendmail("a@acme.example", ["b@x.example", "c@x.example"],
+               simple_message(frm="a@acme.example").encode())
+    s.quit()
+    time.sleep(0.2)
+    lines = [js.loads(l) for l in gw.read_log().splitlines() if l.startswith("{")]
+    q = [l for l in lines if l.get("event") == "queued"]
+    assert len(q) == 1
+    assert q[0]["tenant"] == "acme" and q[0]["nrcpt"] == "2" and q[0]["client"] == "[127.0.0.1]"
+    assert q[0]["from"] == "<a@acme.example>" and q[0]["qid"]
