@@ -16,6 +16,7 @@ static const char b64_std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw
 static const char b64_url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /* Sextet value of each octet in the standard alphabet, -1 outside it. */
+/* clang-format off */
 static const signed char b64_val[256] = {
 	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
 	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
@@ -34,6 +35,7 @@ static const signed char b64_val[256] = {
 	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
 	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
 };
+/* clang-format on */
 
 size_t base64_encoded_len(size_t n)
 {
@@ -43,7 +45,7 @@ size_t base64_encoded_len(size_t n)
 
 /* Shared by both alphabets; PAD says whether to fill the last quantum with '='. */
 static size_t b64_encode_with(const char *alpha, int pad, const unsigned char *p, size_t len,
-			      char *out)
+                              char *out)
 {
 	size_t o = 0;
 	size_t i = 0;

@@ -76,14 +76,11 @@ static size_t str_trim_sp(const char *s, size_t n)
 /* verbs */
 
 static const char *const cmd_names[SMTP_CMD__COUNT] = {
-	[SMTP_CMD_UNKNOWN] = "UNKNOWN", [SMTP_CMD_HELO] = "HELO",
-	[SMTP_CMD_EHLO] = "EHLO",       [SMTP_CMD_MAIL] = "MAIL",
-	[SMTP_CMD_RCPT] = "RCPT",       [SMTP_CMD_DATA] = "DATA",
-	[SMTP_CMD_BDAT] = "BDAT",       [SMTP_CMD_RSET] = "RSET",
-	[SMTP_CMD_NOOP] = "NOOP",       [SMTP_CMD_QUIT] = "QUIT",
-	[SMTP_CMD_HELP] = "HELP",       [SMTP_CMD_VRFY] = "VRFY",
-	[SMTP_CMD_EXPN] = "EXPN",       [SMTP_CMD_AUTH] = "AUTH",
-	[SMTP_CMD_STARTTLS] = "STARTTLS",
+    [SMTP_CMD_UNKNOWN] = "UNKNOWN", [SMTP_CMD_HELO] = "HELO", [SMTP_CMD_EHLO] = "EHLO",
+    [SMTP_CMD_MAIL] = "MAIL",       [SMTP_CMD_RCPT] = "RCPT", [SMTP_CMD_DATA] = "DATA",
+    [SMTP_CMD_BDAT] = "BDAT",       [SMTP_CMD_RSET] = "RSET", [SMTP_CMD_NOOP] = "NOOP",
+    [SMTP_CMD_QUIT] = "QUIT",       [SMTP_CMD_HELP] = "HELP", [SMTP_CMD_VRFY] = "VRFY",
+    [SMTP_CMD_EXPN] = "EXPN",       [SMTP_CMD_AUTH] = "AUTH", [SMTP_CMD_STARTTLS] = "STARTTLS",
 };
 
 const char *smtp_cmd_name(enum smtp_cmd cmd)
@@ -194,7 +191,8 @@ static int dom_check(const char *s, size_t n, unsigned opts)
 				if (!(opts & DOM_UTF8))
 					return DOM_BAD;
 				ascii = 0;
-			} else if (!ch_is_alnum(c) && c != '-' && !(c == '_' && (opts & DOM_UNDERSCORE))) {
+			} else if (!ch_is_alnum(c) && c != '-' &&
+			           !(c == '_' && (opts & DOM_UNDERSCORE))) {
 				return DOM_BAD;
 			}
 			i++;
@@ -406,7 +404,7 @@ struct path {
  * may contain '>'.
  */
 static enum smtp_parse_result path_parse(const char *arg, size_t len, const char *prefix,
-					 struct path *pt)
+                                         struct path *pt)
 {
 	size_t pl = strlen(prefix);
 	size_t i, close;
@@ -489,7 +487,7 @@ static int value_valid(const char *s, size_t n)
 }
 
 static enum smtp_parse_result mail_param(struct smtp_mail_args *m, unsigned *seen, const char *kw,
-					 size_t kn, const char *val, size_t vn, int has_val)
+                                         size_t kn, const char *val, size_t vn, int has_val)
 {
 	int k = -1;
 
@@ -564,7 +562,7 @@ static enum smtp_parse_result params_parse(const char *p, size_t n, struct smtp_
 			return SMTP_PARSE_UNKNOWN_PARAM;
 		const char *val = eq ? eq + 1 : p + i;
 		enum smtp_parse_result r =
-			mail_param(m, &seen, p + t, kn, val, (size_t)(p + i - val), eq != NULL);
+		    mail_param(m, &seen, p + t, kn, val, (size_t)(p + i - val), eq != NULL);
 		if (r != SMTP_PARSE_OK)
 			return r;
 	}
@@ -596,7 +594,7 @@ enum smtp_parse_result smtp_parse_mail(const char *arg, size_t len, struct smtp_
 }
 
 enum smtp_parse_result smtp_parse_rcpt(const char *arg, size_t len, int utf8_allowed,
-				       struct smtp_rcpt_args *out)
+                                       struct smtp_rcpt_args *out)
 {
 	struct path pt;
 	enum smtp_parse_result r;
@@ -825,7 +823,7 @@ static void scan_check(struct smtp_scan *s, const char *p, size_t n)
  * octet of the input need a closer look.
  */
 static const char *scan_text(struct smtp_scan *s, const char *p, const char *end,
-			     struct scan_out *w, int *st)
+                             struct scan_out *w, int *st)
 {
 	const char *nl = memchr(p, '\n', (size_t)(end - p));
 	const char *stop = nl ? nl : end;
@@ -1232,7 +1230,7 @@ static const char *hdr_from_value(const char *p, const char *end)
 }
 
 int smtp_header_from_domains(const char *msg, size_t len, char domains[][SMTP_MAX_DOMAIN + 1],
-			     int max)
+                             int max)
 {
 	const char *p = msg, *end;
 	const char *val = NULL, *val_end = NULL;

@@ -872,10 +872,17 @@ static void end_of_message(struct smtp_session *s)
 	memcpy(buf, hdr, (size_t)hl);
 	evbuffer_remove(tx->data, buf + hl, blen);
 	buf[hl + blen] = '\0';
+	/* BDAT: a CR as the very last octet has no LF after it, ever. */
+	if (blen && buf[hl + blen - 1] == '\r') {
+		free(buf);
+		STAT_INC(bare_newline);
+		end_refuse(s, "554 5.6.0 Error: bare <CR> or <LF> in message; lines must end with <CR><LF>", 0);
+		return;
+	}
 
 	if (cfg->check_header_from) {
-		char doms[8][SMTP_MAX_DOMAIN + 1];
-		int n = smtp_header_from_domains(buf + hl, blen, doms, 8);
+		char doms[32][SMTP_MAX_DOMAIN + 1];
+		int n = smtp_header_from_domains(buf + hl, blen, doms, 32);
 		const char *why = NULL;
 		if (n == -1)
 			why = "550 5.6.0 Error: message has no From: header field";
@@ -883,7 +890,9 @@ static void end_of_message(struct smtp_session *s)
 			why = "550 5.6.0 Error: message has more than one From: header field";
 		else if (n < 0)
 			why = "550 5.6.0 Error: From: header field has no valid address";
-		for (int i = 0; !why && i < n && i < 8; i++)
+		else if (n > 32) /* only 32 are copied: never let the rest go unchecked */
+			why = "550 5.6.0 Error: too many addresses in the From: header field";
+		for (int i = 0; !why && i < n; i++)
 			if (!domain_allowed(s, doms[i])) {
 				snprintf(text, sizeof(text),
 					 "550 5.7.1 Error: From: domain %.64s is not a sending domain of this account",

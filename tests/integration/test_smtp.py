@@ -541,3 +541,26 @@ def test_json_log_lines(make_gateway, redis, tenant_factory):
     assert len(q) == 1
     assert q[0]["tenant"] == "acme" and q[0]["nrcpt"] == "2" and q[0]["client"] == "[127.0.0.1]"
     assert q[0]["from"] == "<a@acme.example>" and q[0]["qid"]
+
+
+def test_bdat_trailing_cr_refused(gateway, redis, tenant):
+    r = raw_session(gateway, tenant)
+    r.cmd("MAIL FROM:<a@acme.example>")
+    r.cmd("RCPT TO:<b@x.example>")
+    msg = simple_message(frm="a@acme.example").encode() + b"tail\r"
+    r.send(b"BDAT %d LAST\r\n" % len(msg) + msg)
+    code, text = r.reply()
+    assert code == 554 and "bare" in text
+    assert queued_messages(redis, "acme") == []
+
+
+def test_header_from_many_addresses_all_checked(gateway, redis, tenant):
+    r = raw_session(gateway, tenant)
+    addrs = ", ".join(["u%d@acme.example" % i for i in range(40)] + ["x@evil.example"])
+    r.cmd("MAIL FROM:<a@acme.example>")
+    r.cmd("RCPT TO:<b@x.example>")
+    r.cmd("DATA")
+    r.send("From: %s\r\nSubject: s\r\n\r\nbody\r\n.\r\n" % addrs)
+    code, text = r.reply()
+    assert code == 550
+    assert queued_messages(redis, "acme") == []

@@ -52,8 +52,8 @@ static size_t rng_below(size_t n)
 static void test_base64_encode_vectors(void **state)
 {
 	static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-	static const char *const want[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-					   "Zm9vYmFy"};
+	static const char *const want[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+	                                   "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
 	char out[32];
 
 	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
@@ -68,8 +68,8 @@ static void test_base64_encode_vectors(void **state)
 
 static void test_base64_decode_vectors(void **state)
 {
-	static const char *const in[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-					 "Zm9vYmFy"};
+	static const char *const in[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+	                                 "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
 	static const char *const want[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
 	char out[16];
 
@@ -84,10 +84,10 @@ static void test_base64_decode_strict(void **state)
 {
 	char out[16];
 
-	assert_int_equal(base64_decode(S("Zg="), out, sizeof(out)), -1);      /* length */
-	assert_int_equal(base64_decode(S("Zg"), out, sizeof(out)), -1);       /* unpadded */
-	assert_int_equal(base64_decode(S("Zh=="), out, sizeof(out)), -1);     /* trailing bits */
-	assert_int_equal(base64_decode(S("Zm9="), out, sizeof(out)), -1);     /* trailing bits */
+	assert_int_equal(base64_decode(S("Zg="), out, sizeof(out)), -1);  /* length */
+	assert_int_equal(base64_decode(S("Zg"), out, sizeof(out)), -1);   /* unpadded */
+	assert_int_equal(base64_decode(S("Zh=="), out, sizeof(out)), -1); /* trailing bits */
+	assert_int_equal(base64_decode(S("Zm9="), out, sizeof(out)), -1); /* trailing bits */
 	assert_int_equal(base64_decode(S("Z==="), out, sizeof(out)), -1);
 	assert_int_equal(base64_decode(S("===="), out, sizeof(out)), -1);
 	assert_int_equal(base64_decode(S("=Zg="), out, sizeof(out)), -1);
@@ -168,7 +168,7 @@ static void test_verb_basic(void **state)
 	assert_string_equal(smtp_cmd_name(SMTP_CMD_UNKNOWN), "UNKNOWN");
 	assert_string_equal(smtp_cmd_name(SMTP_CMD_STARTTLS), "STARTTLS");
 	assert_string_equal(smtp_cmd_name(SMTP_CMD__COUNT), "UNKNOWN");
-	assert_string_equal(smtp_cmd_name((enum smtp_cmd)-1), "UNKNOWN");
+	assert_string_equal(smtp_cmd_name((enum smtp_cmd) - 1), "UNKNOWN");
 	assert_int_equal(verb("QuIt", &arg, &n), SMTP_CMD_QUIT);
 	assert_int_equal(verb("sTaRtTlS", &arg, &n), SMTP_CMD_STARTTLS);
 }
@@ -283,7 +283,7 @@ static void test_mail_route_quoted_literal(void **state)
 	assert_int_equal(mail("FROM:<@r1.example,@r2.example:u@d.example>", &m), SMTP_PARSE_OK);
 	assert_string_equal(m.addr, "u@d.example");
 	assert_int_equal(mail("FROM:<@r1.example,r2.example:u@d.example>", &m),
-			 SMTP_PARSE_BAD_ADDRESS);
+	                 SMTP_PARSE_BAD_ADDRESS);
 	assert_int_equal(mail("FROM:<@r1.example:>", &m), SMTP_PARSE_BAD_ADDRESS);
 	assert_int_equal(mail("FROM:<@:u@d.example>", &m), SMTP_PARSE_BAD_ADDRESS);
 	assert_int_equal(mail("FROM:<@r1..example:u@d.example>", &m), SMTP_PARSE_BAD_ADDRESS);
@@ -303,44 +303,44 @@ static void test_mail_route_quoted_literal(void **state)
 	assert_int_equal(mail("FROM:<\"ab@example.com>", &m), SMTP_PARSE_SYNTAX);
 
 	static const char *const good[] = {
-		"FROM:<u@[192.0.2.1]>",
-		"FROM:<u@[0.0.0.0]>",
-		"FROM:<u@[255.255.255.255]>",
-		"FROM:<u@[IPv6:2001:db8::1]>",
-		"FROM:<u@[ipv6:2001:DB8::1]>",
-		"FROM:<u@[IPv6:::1]>",
-		"FROM:<u@[IPv6:::]>",
-		"FROM:<u@[IPv6:1::]>",
-		"FROM:<u@[IPv6:2001:db8:1:2:3:4:5:6]>",
-		"FROM:<u@[IPv6:1:2:3::4:5:6]>",
-		"FROM:<u@[IPv6:::ffff:192.0.2.1]>",
-		"FROM:<u@[IPv6:1:2:3:4:5:6:192.0.2.1]>",
+	    "FROM:<u@[192.0.2.1]>",
+	    "FROM:<u@[0.0.0.0]>",
+	    "FROM:<u@[255.255.255.255]>",
+	    "FROM:<u@[IPv6:2001:db8::1]>",
+	    "FROM:<u@[ipv6:2001:DB8::1]>",
+	    "FROM:<u@[IPv6:::1]>",
+	    "FROM:<u@[IPv6:::]>",
+	    "FROM:<u@[IPv6:1::]>",
+	    "FROM:<u@[IPv6:2001:db8:1:2:3:4:5:6]>",
+	    "FROM:<u@[IPv6:1:2:3::4:5:6]>",
+	    "FROM:<u@[IPv6:::ffff:192.0.2.1]>",
+	    "FROM:<u@[IPv6:1:2:3:4:5:6:192.0.2.1]>",
 	};
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		assert_int_equal(mail(good[i], &m), SMTP_PARSE_OK);
 		assert_int_equal(m.addr[m.domain_off], '[');
 	}
 	static const char *const bad[] = {
-		"FROM:<u@[256.1.1.1]>",
-		"FROM:<u@[1.2.3]>",
-		"FROM:<u@[1.2.3.4.5]>",
-		"FROM:<u@[1.2.3.]>",
-		"FROM:<u@[1.2.3.1234]>",
-		"FROM:<u@[]>",
-		"FROM:<u@[IPv6:]>",
-		"FROM:<u@[IPv6:1:2:3:4:5:6:7]>",
-		"FROM:<u@[IPv6:1:2:3:4:5:6:7:8:9]>",
-		"FROM:<u@[IPv6:1::2::3]>",
-		"FROM:<u@[IPv6:12345::]>",
-		"FROM:<u@[IPv6::1]>",
-		"FROM:<u@[IPv6:1:]>",
-		"FROM:<u@[IPv6:::g]>",
-		"FROM:<u@[IPv6:1:2:3:4:5:6:7::]>",
-		"FROM:<u@[IPv6:1.2.3.4::]>",
-		"FROM:<u@[IPv6:1:2:3:4:5:6:7:1.2.3.4]>",
-		"FROM:<u@[x-tag:content]>",
-		"FROM:<u@[192.0.2.1>",
-		"FROM:<u@192.0.2.1]>",
+	    "FROM:<u@[256.1.1.1]>",
+	    "FROM:<u@[1.2.3]>",
+	    "FROM:<u@[1.2.3.4.5]>",
+	    "FROM:<u@[1.2.3.]>",
+	    "FROM:<u@[1.2.3.1234]>",
+	    "FROM:<u@[]>",
+	    "FROM:<u@[IPv6:]>",
+	    "FROM:<u@[IPv6:1:2:3:4:5:6:7]>",
+	    "FROM:<u@[IPv6:1:2:3:4:5:6:7:8:9]>",
+	    "FROM:<u@[IPv6:1::2::3]>",
+	    "FROM:<u@[IPv6:12345::]>",
+	    "FROM:<u@[IPv6::1]>",
+	    "FROM:<u@[IPv6:1:]>",
+	    "FROM:<u@[IPv6:::g]>",
+	    "FROM:<u@[IPv6:1:2:3:4:5:6:7::]>",
+	    "FROM:<u@[IPv6:1.2.3.4::]>",
+	    "FROM:<u@[IPv6:1:2:3:4:5:6:7:1.2.3.4]>",
+	    "FROM:<u@[x-tag:content]>",
+	    "FROM:<u@[192.0.2.1>",
+	    "FROM:<u@192.0.2.1]>",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(mail(bad[i], &m), SMTP_PARSE_BAD_ADDRESS);
@@ -371,13 +371,13 @@ static void test_mail_bad_address(void **state)
 {
 	struct smtp_mail_args m;
 	static const char *const bad[] = {
-		"FROM:<a>",         "FROM:<a@>",         "FROM:<@b.c>",      "FROM:<a@b@c.d>",
-		"FROM:<a..b@c.d>",  "FROM:<.a@c.d>",     "FROM:<a.@c.d>",    "FROM:<a b@c.d>",
-		"FROM:<a@b..c>",    "FROM:<a@.b.c>",     "FROM:<a@b.c.>",    "FROM:<a@-b.c>",
-		"FROM:<a@b-.c>",    "FROM:<a@b_c.d>",    "FROM:<a@b c.d>",   "FROM:<a(x)@b.c>",
-		"FROM:<a<b@c.d>",   "FROM:<a,b@c.d>",    "FROM:<a:b@c.d>",   "FROM:<a\\b@c.d>",
-		"FROM:<<a@b.c>>",   "FROM:<a@b.c\r>",    "FROM:<\x01@b.c>",  "FROM:<a@b.c\x7f>",
-		"FROM:<a@b.c >",    "FROM:< a@b.c>",     "FROM:<a@[1.2.3.4]x>",
+	    "FROM:<a>",        "FROM:<a@>",      "FROM:<@b.c>",         "FROM:<a@b@c.d>",
+	    "FROM:<a..b@c.d>", "FROM:<.a@c.d>",  "FROM:<a.@c.d>",       "FROM:<a b@c.d>",
+	    "FROM:<a@b..c>",   "FROM:<a@.b.c>",  "FROM:<a@b.c.>",       "FROM:<a@-b.c>",
+	    "FROM:<a@b-.c>",   "FROM:<a@b_c.d>", "FROM:<a@b c.d>",      "FROM:<a(x)@b.c>",
+	    "FROM:<a<b@c.d>",  "FROM:<a,b@c.d>", "FROM:<a:b@c.d>",      "FROM:<a\\b@c.d>",
+	    "FROM:<<a@b.c>>",  "FROM:<a@b.c\r>", "FROM:<\x01@b.c>",     "FROM:<a@b.c\x7f>",
+	    "FROM:<a@b.c >",   "FROM:< a@b.c>",  "FROM:<a@[1.2.3.4]x>",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -488,7 +488,7 @@ static void test_mail_params(void **state)
 	assert_int_equal(m.size, 42);
 	assert_int_equal(mail("FROM:<a@b.c> SIZE=18446744073709551616", &m), SMTP_PARSE_BAD_PARAM);
 	assert_int_equal(mail("FROM:<a@b.c> SIZE=99999999999999999999999", &m),
-			 SMTP_PARSE_BAD_PARAM);
+	                 SMTP_PARSE_BAD_PARAM);
 	assert_int_equal(mail("FROM:<a@b.c> SIZE=abc", &m), SMTP_PARSE_BAD_PARAM);
 	assert_int_equal(mail("FROM:<a@b.c> SIZE=12a", &m), SMTP_PARSE_BAD_PARAM);
 	assert_int_equal(mail("FROM:<a@b.c> SIZE=-1", &m), SMTP_PARSE_BAD_PARAM);
@@ -519,7 +519,7 @@ static void test_mail_params(void **state)
 	assert_int_equal(mail("FROM:<a@b.c> AUTH", &m), SMTP_PARSE_BAD_PARAM);
 
 	assert_int_equal(mail("FROM:<a@b.c>   SIZE=5   BODY=7BIT  SMTPUTF8 AUTH=<>  ", &m),
-			 SMTP_PARSE_OK);
+	                 SMTP_PARSE_OK);
 	assert_int_equal(m.size, 5);
 	assert_int_equal(m.body, SMTP_BODY_7BIT);
 	assert_int_equal(m.smtputf8, 1);
@@ -541,13 +541,14 @@ static void test_mail_utf8(void **state)
 {
 	struct smtp_mail_args m;
 
-	assert_int_equal(mail("FROM:<\xce\xb4\xce\xbf\xce\xba@\xcf\x80\xce\xb1.example> SMTPUTF8", &m),
-			 SMTP_PARSE_OK);
+	assert_int_equal(
+	    mail("FROM:<\xce\xb4\xce\xbf\xce\xba@\xcf\x80\xce\xb1.example> SMTPUTF8", &m),
+	    SMTP_PARSE_OK);
 	assert_int_equal(m.non_ascii, 1);
 	assert_int_equal(m.smtputf8, 1);
 	assert_string_equal(m.addr + m.domain_off, "\xcf\x80\xce\xb1.example");
 	assert_int_equal(mail("FROM:<\xe7\x94\xa8\xe6\x88\xb7@example.com> SMTPUTF8", &m),
-			 SMTP_PARSE_OK);
+	                 SMTP_PARSE_OK);
 	assert_int_equal(mail("FROM:<\"\xc3\xa9 x\"@example.com> SMTPUTF8", &m), SMTP_PARSE_OK);
 	assert_int_equal(m.non_ascii, 1);
 	assert_int_equal(mail("FROM:<a@b.c> SMTPUTF8", &m), SMTP_PARSE_OK);
@@ -593,7 +594,7 @@ static void test_rcpt(void **state)
 	assert_int_equal(rcpt("", 0, &r), SMTP_PARSE_SYNTAX);
 
 	assert_int_equal(rcpt("TO:<bob@example.org> NOTIFY=NEVER", 0, &r),
-			 SMTP_PARSE_UNKNOWN_PARAM);
+	                 SMTP_PARSE_UNKNOWN_PARAM);
 	assert_int_equal(rcpt("TO:<bob@example.org> SIZE=1", 0, &r), SMTP_PARSE_UNKNOWN_PARAM);
 	assert_int_equal(rcpt("TO:<bob@example.org> junk", 0, &r), SMTP_PARSE_UNKNOWN_PARAM);
 
@@ -614,13 +615,14 @@ static void test_rcpt(void **state)
 static void test_helo(void **state)
 {
 	static const char *const good[] = {
-		"mail.example.com", "localhost", "a", "x-1.example", "[192.0.2.1]",
-		"[IPv6:::1]", "[IPv6:2001:db8::1]", "my_host.example", "123",
+	    "mail.example.com",   "localhost",       "a",
+	    "x-1.example",        "[192.0.2.1]",     "[IPv6:::1]",
+	    "[IPv6:2001:db8::1]", "my_host.example", "123",
 	};
 	static const char *const bad[] = {
-		"",       "a b",      "-a.com",       "a-.com",       "a..b",
-		"a.com.", ".a.com",   "[1.2.3.4",     "[1.2.3.400]",  "host\t",
-		"a@b",    "[x:y]",    "\xc3\xa9.com", "host;rm -rf", "<host>",
+	    "",       "a b",    "-a.com",       "a-.com",      "a..b",
+	    "a.com.", ".a.com", "[1.2.3.4",     "[1.2.3.400]", "host\t",
+	    "a@b",    "[x:y]",  "\xc3\xa9.com", "host;rm -rf", "<host>",
 	};
 	char big[300];
 
@@ -765,7 +767,7 @@ static void test_auth_plain(void **state)
 	/* malformed base64 */
 	assert_int_equal(smtp_auth_plain_decode(S("AGFsaWNlAHMzY3JldA"), user, pw, 64), -1);
 	assert_int_equal(smtp_auth_plain_decode(S("AGFsaWNlAHMzY3JldA=!"), user, pw, 64), -1);
-	assert_int_equal(smtp_auth_plain_decode(S("=") , user, pw, 64), -1);
+	assert_int_equal(smtp_auth_plain_decode(S("="), user, pw, 64), -1);
 	assert_int_equal(smtp_auth_plain_decode(S("*"), user, pw, 64), -1);
 	assert_int_equal(smtp_auth_plain_decode(S(""), user, pw, 64), -1);
 	assert_int_equal(smtp_auth_plain_decode(S("AGFsaWNlAHMzY3JldA=="), user, pw, 64), 0);
@@ -861,7 +863,7 @@ static size_t chunk_next(struct chunker *c, size_t left)
  * an input copy and an output buffer of exactly its own length.
  */
 static void scan_run(int dot, size_t max_line, const char *in, size_t len, struct chunker *c,
-		     struct scan_res *r)
+                     struct scan_res *r)
 {
 	struct smtp_scan s;
 	size_t off = 0;
@@ -938,8 +940,7 @@ static void assert_chunked_like_whole(const struct scan_res *w, const struct sca
 	assert_memory_equal(w->out, c->out, c->outlen);
 }
 
-static void check_all_chunkings(int dot, size_t max_line, const char *in, size_t len,
-				uint64_t seed)
+static void check_all_chunkings(int dot, size_t max_line, const char *in, size_t len, uint64_t seed)
 {
 	static struct scan_res w, c;
 	struct chunker ch = {CH_WHOLE, 0, 0};
@@ -961,15 +962,15 @@ static void check_all_chunkings(int dot, size_t max_line, const char *in, size_t
 	}
 }
 
-#define EXPECT_SCAN(dot, in, want_out, want_consumed, want_done, want_flags)                 \
-	do {                                                                                   \
-		struct scan_res *r_ = scan_whole(dot, 0, S(in));                               \
-		assert_int_equal(r_->consumed, want_consumed);                                 \
-		assert_int_equal(r_->done, want_done);                                         \
-		assert_int_equal(r_->flags, want_flags);                                       \
-		assert_int_equal(r_->outlen, sizeof(want_out) - 1);                            \
-		assert_memory_equal(r_->out, want_out, sizeof(want_out) - 1);                  \
-		check_all_chunkings(dot, 0, S(in), 1);                                         \
+#define EXPECT_SCAN(dot, in, want_out, want_consumed, want_done, want_flags)                       \
+	do {                                                                                       \
+		struct scan_res *r_ = scan_whole(dot, 0, S(in));                                   \
+		assert_int_equal(r_->consumed, want_consumed);                                     \
+		assert_int_equal(r_->done, want_done);                                             \
+		assert_int_equal(r_->flags, want_flags);                                           \
+		assert_int_equal(r_->outlen, sizeof(want_out) - 1);                                \
+		assert_memory_equal(r_->out, want_out, sizeof(want_out) - 1);                      \
+		check_all_chunkings(dot, 0, S(in), 1);                                             \
 	} while (0)
 
 static void test_scan_end_marker(void **state)
@@ -1029,7 +1030,7 @@ static void test_scan_flags(void **state)
 	EXPECT_SCAN(1, "\r\r\n.\r\n", "\r\r\n", 6, 1, SMTP_SCAN_BARE_CR);
 	EXPECT_SCAN(1, "\n\r\n.\r\n", "\n\r\n", 6, 1, SMTP_SCAN_BARE_LF);
 	EXPECT_SCAN(0, "a\rb\nc\0\xff", "a\rb\nc\0\xff", 7, 0,
-		    SMTP_SCAN_BARE_CR | SMTP_SCAN_BARE_LF | SMTP_SCAN_NUL | SMTP_SCAN_8BIT);
+	            SMTP_SCAN_BARE_CR | SMTP_SCAN_BARE_LF | SMTP_SCAN_NUL | SMTP_SCAN_8BIT);
 	EXPECT_SCAN(0, "ab\r\ncd\r\n", "ab\r\ncd\r\n", 8, 0, 0);
 	/* a CR alone at the very end is not yet known to be bare */
 	EXPECT_SCAN(0, "ab\r", "ab\r", 3, 0, 0);
@@ -1165,7 +1166,7 @@ static void test_scan_long_lines(void **state)
 static void test_scan_split_everywhere(void **state)
 {
 	static const char msg[] = "Subject: test\r\n\r\n..dotted\r\nbody.\r\n.\rx\r\n"
-				  "\xc3\xa9t\xc3\xa9\r\n..\r\n.\r\nQUIT\r\n";
+	                          "\xc3\xa9t\xc3\xa9\r\n..\r\n.\r\nQUIT\r\n";
 	size_t len = sizeof(msg) - 1;
 	struct scan_res *r = scan_whole(1, 0, msg, len);
 
@@ -1173,7 +1174,7 @@ static void test_scan_split_everywhere(void **state)
 	assert_int_equal(r->consumed, len - 6);
 	assert_int_equal(r->flags, SMTP_SCAN_BARE_CR | SMTP_SCAN_8BIT);
 	static const char want[] = "Subject: test\r\n\r\n.dotted\r\nbody.\r\n\rx\r\n"
-				   "\xc3\xa9t\xc3\xa9\r\n.\r\n";
+	                           "\xc3\xa9t\xc3\xa9\r\n.\r\n";
 	assert_int_equal(r->outlen, sizeof(want) - 1);
 	assert_memory_equal(r->out, want, sizeof(want) - 1);
 	check_all_chunkings(1, 0, msg, len, 11);
@@ -1364,32 +1365,32 @@ static void test_from_errors(void **state)
 	assert_int_equal(from("From: a@b.c\r\nSubject: x\r\nFROM: a@b.c\r\n\r\n"), -2);
 
 	static const char *const garbage[] = {
-		"From: garbage\r\n\r\n",
-		"From:\r\n\r\n",
-		"From:    \r\n\r\n",
-		"From: <>\r\n\r\n",
-		"From: John Doe\r\n\r\n",
-		"From: undisclosed:;\r\n\r\n",
-		"From: a@b.c junk\r\n\r\n",
-		"From: a@b.c (unterminated\r\n\r\n",
-		"From: \"unterminated <a@b.c>\r\n\r\n",
-		"From: a@evil.example <b@good.example>\r\n\r\n",
-		"From: <a@b.c> <d@e.f>\r\n\r\n",
-		"From: <a@b.c\r\n\r\n",
-		"From: a@\r\n\r\n",
-		"From: @b.c\r\n\r\n",
-		"From: a@b..c\r\n\r\n",
-		"From: a@b.c.\r\n\r\n",
-		"From: a b@c.d\r\n\r\n",
-		"From: <a b@c.d>\r\n\r\n",
-		"From: g: a@b.c\r\n\r\n",
-		"From: g: h: a@b.c;;\r\n\r\n",
-		"From: : a@b.c;\r\n\r\n",
-		"From: a@b.c;\r\n\r\n",
-		"From: a@[]\r\n\r\n",
-		"From: a@[1.2\r\n\r\n",
-		"From: a@b.c>\r\n\r\n",
-		"From: Doe, John <j@x.org>\r\n\r\n",
+	    "From: garbage\r\n\r\n",
+	    "From:\r\n\r\n",
+	    "From:    \r\n\r\n",
+	    "From: <>\r\n\r\n",
+	    "From: John Doe\r\n\r\n",
+	    "From: undisclosed:;\r\n\r\n",
+	    "From: a@b.c junk\r\n\r\n",
+	    "From: a@b.c (unterminated\r\n\r\n",
+	    "From: \"unterminated <a@b.c>\r\n\r\n",
+	    "From: a@evil.example <b@good.example>\r\n\r\n",
+	    "From: <a@b.c> <d@e.f>\r\n\r\n",
+	    "From: <a@b.c\r\n\r\n",
+	    "From: a@\r\n\r\n",
+	    "From: @b.c\r\n\r\n",
+	    "From: a@b..c\r\n\r\n",
+	    "From: a@b.c.\r\n\r\n",
+	    "From: a b@c.d\r\n\r\n",
+	    "From: <a b@c.d>\r\n\r\n",
+	    "From: g: a@b.c\r\n\r\n",
+	    "From: g: h: a@b.c;;\r\n\r\n",
+	    "From: : a@b.c;\r\n\r\n",
+	    "From: a@b.c;\r\n\r\n",
+	    "From: a@[]\r\n\r\n",
+	    "From: a@[1.2\r\n\r\n",
+	    "From: a@b.c>\r\n\r\n",
+	    "From: Doe, John <j@x.org>\r\n\r\n",
 	};
 	for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
 		int n = from(garbage[i]);
@@ -1415,9 +1416,9 @@ static void test_from_errors(void **state)
 static void test_from_random(void **state)
 {
 	/* hostile bytes must only ever produce a valid return code */
-	static const char pieces[][8] = {"From:", " ", "\r\n", "(", ")", "\"", "\\", "<", ">",
-					 "@", ",", ";", ":", "a", "b.c", ".", "[", "]", "\t",
-					 "\r\n\r\n", "\r\n "};
+	static const char pieces[][8] = {"From:", " ", "\r\n", "(", ")",  "\"",       "\\",
+	                                 "<",     ">", "@",    ",", ";",  ":",        "a",
+	                                 "b.c",   ".", "[",    "]", "\t", "\r\n\r\n", "\r\n "};
 	char buf[512];
 
 	rng_seed(1234);
@@ -1482,17 +1483,17 @@ static void test_utf8_valid(void **state)
 	assert_true(smtp_utf8_valid("", 0));
 	assert_true(utf8("plain ascii"));
 	assert_true(smtp_utf8_valid("a\0b", 3));
-	assert_true(utf8("\xc2\x80"));             /* U+0080 */
-	assert_true(utf8("\xc3\xa9"));             /* é */
-	assert_true(utf8("\xdf\xbf"));             /* U+07FF */
-	assert_true(utf8("\xe0\xa0\x80"));         /* U+0800 */
-	assert_true(utf8("\xe2\x82\xac"));         /* € */
-	assert_true(utf8("\xed\x9f\xbf"));         /* U+D7FF */
-	assert_true(utf8("\xee\x80\x80"));         /* U+E000 */
-	assert_true(utf8("\xef\xbf\xbf"));         /* U+FFFF */
-	assert_true(utf8("\xf0\x90\x80\x80"));     /* U+10000 */
-	assert_true(utf8("\xf0\x9d\x84\x9e"));     /* 𝄞 */
-	assert_true(utf8("\xf4\x8f\xbf\xbf"));     /* U+10FFFF */
+	assert_true(utf8("\xc2\x80"));         /* U+0080 */
+	assert_true(utf8("\xc3\xa9"));         /* é */
+	assert_true(utf8("\xdf\xbf"));         /* U+07FF */
+	assert_true(utf8("\xe0\xa0\x80"));     /* U+0800 */
+	assert_true(utf8("\xe2\x82\xac"));     /* € */
+	assert_true(utf8("\xed\x9f\xbf"));     /* U+D7FF */
+	assert_true(utf8("\xee\x80\x80"));     /* U+E000 */
+	assert_true(utf8("\xef\xbf\xbf"));     /* U+FFFF */
+	assert_true(utf8("\xf0\x90\x80\x80")); /* U+10000 */
+	assert_true(utf8("\xf0\x9d\x84\x9e")); /* 𝄞 */
+	assert_true(utf8("\xf4\x8f\xbf\xbf")); /* U+10FFFF */
 	assert_true(utf8("a\xc3\xa9z\xe2\x82\xac"));
 
 	/* overlongs */
@@ -1533,45 +1534,45 @@ static void test_utf8_valid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_base64_encode_vectors),
-		cmocka_unit_test(test_base64_decode_vectors),
-		cmocka_unit_test(test_base64_decode_strict),
-		cmocka_unit_test(test_base64_roundtrip),
-		cmocka_unit_test(test_base64url),
-		cmocka_unit_test(test_verb_basic),
-		cmocka_unit_test(test_verb_args),
-		cmocka_unit_test(test_verb_unknown),
-		cmocka_unit_test(test_mail_ok),
-		cmocka_unit_test(test_mail_null_path),
-		cmocka_unit_test(test_mail_route_quoted_literal),
-		cmocka_unit_test(test_mail_syntax),
-		cmocka_unit_test(test_mail_bad_address),
-		cmocka_unit_test(test_mail_too_long),
-		cmocka_unit_test(test_mail_params),
-		cmocka_unit_test(test_mail_utf8),
-		cmocka_unit_test(test_rcpt),
-		cmocka_unit_test(test_helo),
-		cmocka_unit_test(test_bdat),
-		cmocka_unit_test(test_auth_args),
-		cmocka_unit_test(test_auth_plain),
-		cmocka_unit_test(test_auth_login),
-		cmocka_unit_test(test_scan_end_marker),
-		cmocka_unit_test(test_scan_not_markers),
-		cmocka_unit_test(test_scan_unstuff),
-		cmocka_unit_test(test_scan_flags),
-		cmocka_unit_test(test_scan_cr_across_feeds),
-		cmocka_unit_test(test_scan_owed_octet),
-		cmocka_unit_test(test_scan_long_lines),
-		cmocka_unit_test(test_scan_split_everywhere),
-		cmocka_unit_test(test_scan_random),
-		cmocka_unit_test(test_scan_large_message),
-		cmocka_unit_test(test_from_basic),
-		cmocka_unit_test(test_from_folding_comments),
-		cmocka_unit_test(test_from_groups_and_lists),
-		cmocka_unit_test(test_from_errors),
-		cmocka_unit_test(test_from_random),
-		cmocka_unit_test(test_domain_matches),
-		cmocka_unit_test(test_utf8_valid),
+	    cmocka_unit_test(test_base64_encode_vectors),
+	    cmocka_unit_test(test_base64_decode_vectors),
+	    cmocka_unit_test(test_base64_decode_strict),
+	    cmocka_unit_test(test_base64_roundtrip),
+	    cmocka_unit_test(test_base64url),
+	    cmocka_unit_test(test_verb_basic),
+	    cmocka_unit_test(test_verb_args),
+	    cmocka_unit_test(test_verb_unknown),
+	    cmocka_unit_test(test_mail_ok),
+	    cmocka_unit_test(test_mail_null_path),
+	    cmocka_unit_test(test_mail_route_quoted_literal),
+	    cmocka_unit_test(test_mail_syntax),
+	    cmocka_unit_test(test_mail_bad_address),
+	    cmocka_unit_test(test_mail_too_long),
+	    cmocka_unit_test(test_mail_params),
+	    cmocka_unit_test(test_mail_utf8),
+	    cmocka_unit_test(test_rcpt),
+	    cmocka_unit_test(test_helo),
+	    cmocka_unit_test(test_bdat),
+	    cmocka_unit_test(test_auth_args),
+	    cmocka_unit_test(test_auth_plain),
+	    cmocka_unit_test(test_auth_login),
+	    cmocka_unit_test(test_scan_end_marker),
+	    cmocka_unit_test(test_scan_not_markers),
+	    cmocka_unit_test(test_scan_unstuff),
+	    cmocka_unit_test(test_scan_flags),
+	    cmocka_unit_test(test_scan_cr_across_feeds),
+	    cmocka_unit_test(test_scan_owed_octet),
+	    cmocka_unit_test(test_scan_long_lines),
+	    cmocka_unit_test(test_scan_split_everywhere),
+	    cmocka_unit_test(test_scan_random),
+	    cmocka_unit_test(test_scan_large_message),
+	    cmocka_unit_test(test_from_basic),
+	    cmocka_unit_test(test_from_folding_comments),
+	    cmocka_unit_test(test_from_groups_and_lists),
+	    cmocka_unit_test(test_from_errors),
+	    cmocka_unit_test(test_from_random),
+	    cmocka_unit_test(test_domain_matches),
+	    cmocka_unit_test(test_utf8_valid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
