@@ -92,31 +92,14 @@ static redisReply *cmd(struct ctl_err *e, const char *fmt, ...)
 }
 
 /* Run a command whose reply is not needed; 0 or -1. */
-static int cmd_ok(struct ctl_err *e, const char *fmt, ...)
+#define cmd_ok(e, ...) cmd_release(cmd((e), __VA_ARGS__))
+
+static int cmd_release(redisReply *r)
 {
-	if (!rc) {
-		char m[200];
-		rc = rconn_connect_sync(cfg, m, sizeof(m));
-		if (!rc) {
-			fail(e, "unavailable", "%s", m);
-			return -1;
-		}
-	}
-	va_list ap;
-	va_start(ap, fmt);
-	redisReply *r = redisvCommand(rc, fmt, ap);
-	va_end(ap);
-	if (!r) {
-		fail(e, "unavailable", "redis: %s", rc->errstr);
-		redisFree(rc);
-		rc = NULL;
+	if (!r)
 		return -1;
-	}
-	int bad = r->type == REDIS_REPLY_ERROR;
-	if (bad)
-		fail(e, "internal", "redis: %s", r->str);
 	freeReplyObject(r);
-	return bad ? -1 : 0;
+	return 0;
 }
 
 static const char *arg_str(json_t *args, const char *name)

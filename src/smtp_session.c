@@ -566,33 +566,39 @@ static void cmd_ehlo(struct smtp_session *s, const char *arg, size_t len, int eh
 	reply(s, "250 CHUNKING");
 }
 
+/* The reply for a MAIL (IS_MAIL) or RCPT argument the parser refused. */
+static const char *parse_refusal(enum smtp_parse_result r, int is_mail)
+{
+	switch (r) {
+	case SMTP_PARSE_BAD_ADDRESS:
+		return is_mail ? "501 5.1.7 Bad sender address syntax"
+			       : "501 5.1.3 Bad recipient address syntax";
+	case SMTP_PARSE_UNKNOWN_PARAM:
+		return is_mail ? "555 5.5.4 Unsupported MAIL parameter"
+			       : "555 5.5.4 Unsupported RCPT parameter";
+	case SMTP_PARSE_BAD_PARAM:
+		return "501 5.5.4 Bad MAIL parameter value";
+	case SMTP_PARSE_NEED_UTF8:
+		return is_mail ? "553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter"
+			       : "553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter on MAIL";
+	case SMTP_PARSE_BAD_UTF8:
+		return "501 5.6.7 Malformed UTF-8 in address";
+	case SMTP_PARSE_TOO_LONG:
+		return is_mail ? "501 5.5.4 Sender address too long"
+			       : "501 5.5.4 Recipient address too long";
+	default:
+		return is_mail ? "501 5.5.4 Syntax: MAIL FROM:<address>"
+			       : "501 5.5.4 Syntax: RCPT TO:<address>";
+	}
+}
+
 static void cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 {
 	struct smtp_mail_args m;
-	switch (smtp_parse_mail(arg, len, &m)) {
-	case SMTP_PARSE_OK:
-		break;
-	case SMTP_PARSE_BAD_ADDRESS:
+	enum smtp_parse_result pr = smtp_parse_mail(arg, len, &m);
+	if (pr != SMTP_PARSE_OK) {
 		STAT_INC(mail_rejected);
-		reply_error(s, "501 5.1.7 Bad sender address syntax");
-		return;
-	case SMTP_PARSE_UNKNOWN_PARAM:
-		reply_error(s, "555 5.5.4 Unsupported MAIL parameter");
-		return;
-	case SMTP_PARSE_BAD_PARAM:
-		reply_error(s, "501 5.5.4 Bad MAIL parameter value");
-		return;
-	case SMTP_PARSE_NEED_UTF8:
-		reply_error(s, "553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter");
-		return;
-	case SMTP_PARSE_BAD_UTF8:
-		reply_error(s, "501 5.6.7 Malformed UTF-8 in address");
-		return;
-	case SMTP_PARSE_TOO_LONG:
-		reply_error(s, "501 5.5.4 Sender address too long");
-		return;
-	default:
-		reply_error(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		reply_error(s, parse_refusal(pr, 1));
 		return;
 	}
 	if ((m.smtputf8 || m.body == SMTP_BODY_8BITMIME) && !(s->flags & SMTP_FL_EHLO)) {
@@ -632,27 +638,10 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 {
 	struct smtp_rcpt_args r;
 	struct smtp_tx *tx = s->tx;
-	switch (smtp_parse_rcpt(arg, len, tx->smtputf8, &r)) {
-	case SMTP_PARSE_OK:
-		break;
-	case SMTP_PARSE_BAD_ADDRESS:
+	enum smtp_parse_result pr = smtp_parse_rcpt(arg, len, tx->smtputf8, &r);
+	if (pr != SMTP_PARSE_OK) {
 		STAT_INC(rcpt_rejected);
-		reply_error(s, "501 5.1.3 Bad recipient address syntax");
-		return;
-	case SMTP_PARSE_UNKNOWN_PARAM:
-		reply_error(s, "555 5.5.4 Unsupported RCPT parameter");
-		return;
-	case SMTP_PARSE_NEED_UTF8:
-		reply_error(s, "553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter on MAIL");
-		return;
-	case SMTP_PARSE_BAD_UTF8:
-		reply_error(s, "501 5.6.7 Malformed UTF-8 in address");
-		return;
-	case SMTP_PARSE_TOO_LONG:
-		reply_error(s, "501 5.5.4 Recipient address too long");
-		return;
-	default:
-		reply_error(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		reply_error(s, parse_refusal(pr, 0));
 		return;
 	}
 	if (tx->nrcpt >= max_rcpt(s)) {
