@@ -84,6 +84,7 @@ struct smtp_session {
 	int paused_mem;        /* reading paused for max_data_memory */
 	int stop_after;        /* shutting down: close after the current message */
 	int close_after_flush;
+	int delayed;           /* error tarpit: input is read again after error_delay */
 
 	/* AUTH in progress */
 	enum smtp_auth_mech auth_mech;
@@ -136,6 +137,8 @@ static void reply(struct smtp_session *s, const char *fmt, ...)
  * max_errors the client is disconnected (Postfix's hard_error_limit): an
  * abusive or broken client should not hold a session forever.
  */
+static void delay_done_cb(evutil_socket_t fd, short what, void *arg);
+
 static void reply_error(struct smtp_session *s, const char *text)
 {
 	reply(s, "%s", text);
@@ -144,6 +147,19 @@ static void reply_error(struct smtp_session *s, const char *text)
 		reply(s, "421 4.7.0 %s Error: too many errors", s->cfg->hostname);
 		log_kv(LOG_NOTICE, "too_many_errors", "sid", s->sid, "client", s->client, NULL);
 		session_close(s);
+		return;
+	}
+	/* Past half the budget, each error costs the client error_delay before
+	 * its next command is read (Postfix's smtpd_error_sleep_time). */
+	if (s->errors > s->cfg->max_errors / 2 && s->cfg->error_delay_ms > 0 && !s->delayed) {
+		struct sref *ref = malloc(sizeof(*ref));
+		if (!ref)
+			return;
+		ref->thr = s->thr;
+		ref->sid = s->id;
+		s->delayed = 1;
+		struct timeval tv = {s->cfg->error_delay_ms / 1000, (s->cfg->error_delay_ms % 1000) * 1000};
+		event_base_once(s->thr->base, -1, EV_TIMEOUT, delay_done_cb, ref, &tv);
 	}
 }
 
@@ -1158,11 +1174,24 @@ static int read_line(struct smtp_session *s, struct evbuffer *in, char *buf, siz
 	return 1;
 }
 
+static void delay_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sref *ref = arg;
+	struct smtp_session *s = thread_session_get(ref->thr, ref->sid);
+	free(ref);
+	if (!s)
+		return;
+	s->delayed = 0;
+	resume(s);
+}
+
 static void session_process(struct smtp_session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 	char line[65536 + 2];
 	for (;;) {
+		if (s->delayed)
+			return;
 		switch (s->state) {
 		case SMTP_ST_CLOSING:
 		case SMTP_ST_WAIT:

@@ -564,3 +564,16 @@ def test_header_from_many_addresses_all_checked(gateway, redis, tenant):
     code, text = r.reply()
     assert code == 550
     assert queued_messages(redis, "acme") == []
+
+
+def test_error_tarpit(make_gateway):
+    """Past half the error budget each error delays the next command."""
+    gw = make_gateway(max_errors="6", error_delay="1s")
+    r = Raw(gw.port)
+    r.reply()
+    for _ in range(3):
+        assert r.cmd("BOGUS")[0] == 500
+    t0 = time.time()
+    assert r.cmd("BOGUS")[0] == 500   # 4th error: > 6/2, delay starts now
+    assert r.cmd("NOOP")[0] == 250
+    assert time.time() - t0 >= 0.9
