@@ -69,13 +69,28 @@ static void enq_finish(struct enq *e, enum queue_result r, const char *detail)
 	free(e);
 }
 
+static void orphan_add(const struct enq *e)
+{
+	struct orphan *o = calloc(1, sizeof(*o));
+	if (!o)
+		return;
+	memcpy(o->tid, e->tid, sizeof(o->tid));
+	memcpy(o->qid, e->qid, sizeof(o->qid));
+	o->next = orphans;
+	orphans = o;
+}
+
 static void wait_cb(redisReply *r, void *arg, const char *err)
 {
 	struct enq *e = arg;
-	if (!r || r->type != REDIS_REPLY_INTEGER || r->integer < e->replicas)
+	if (!r || r->type != REDIS_REPLY_INTEGER || r->integer < e->replicas) {
+		/* Written on the primary only: the client gets 451 and will resend,
+		 * so this copy must go (on the next tick, see queue_tick). */
+		orphan_add(e);
 		enq_finish(e, QUEUE_TEMPFAIL, err ? err : "not enough replicas acknowledged");
-	else
+	} else {
 		enq_finish(e, QUEUE_OK, NULL);
+	}
 }
 
 static void ignore_cb(redisReply *r, void *arg, const char *err)
@@ -118,15 +133,8 @@ static void eval_cb(redisReply *r, void *arg, const char *err)
 {
 	struct enq *e = arg;
 	if (!r) {
-		struct orphan *o = calloc(1, sizeof(*o));
-		if (o && (strcmp(err, "timeout") == 0 || strcmp(err, "connection lost") == 0)) {
-			memcpy(o->tid, e->tid, sizeof(o->tid));
-			memcpy(o->qid, e->qid, sizeof(o->qid));
-			o->next = orphans;
-			orphans = o;
-		} else {
-			free(o);
-		}
+		if (strcmp(err, "timeout") == 0 || strcmp(err, "connection lost") == 0)
+			orphan_add(e);
 		enq_finish(e, QUEUE_TEMPFAIL, err);
 		return;
 	}

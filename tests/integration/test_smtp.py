@@ -577,3 +577,74 @@ def test_error_tarpit(make_gateway):
     assert r.cmd("BOGUS")[0] == 500   # 4th error: > 6/2, delay starts now
     assert r.cmd("NOOP")[0] == 250
     assert time.time() - t0 >= 0.9
+
+
+def test_two_instances_share_tenants_and_revocation(make_gateway, redis, tenant_factory):
+    gw1 = make_gateway()
+    gw2 = make_gateway()
+    t = tenant_factory("acme", ["acme.example"], gw=gw1)
+    for gw in (gw1, gw2):
+        s = login(gw, t)
+        s.sendmail("a@acme.example", ["b@x.example"], simple_message(frm="a@acme.example").encode())
+        s.quit()
+    assert len(queued_messages(redis, "acme")) == 2
+    gw1.ctl("cred", "revoke", t.user)
+    s = connect(gw2)
+    s.ehlo("x.example")
+    with pytest.raises(smtplib.SMTPAuthenticationError):
+        s.login(t.user, t.password)
+
+
+def test_sigterm_lets_the_current_message_finish(gateway, redis, tenant):
+    r = raw_session(gateway, tenant)
+    r.cmd("MAIL FROM:<a@acme.example>")
+    r.cmd("RCPT TO:<b@x.example>")
+    r.cmd("DATA")
+    msg = simple_message(frm="a@acme.example")
+    r.send(msg[:20])
+    idle = raw_session(gateway)
+    gateway.proc.send_signal(15)
+    code, text = idle.reply()
+    assert code == 421
+    r.send(msg[20:] + "\r\n.\r\n")
+    code, text = r.reply()
+    assert code == 250
+    code, text = r.reply()
+    assert code == 421
+    assert gateway.proc.wait(30) == 0
+    assert len(queued_messages(redis, "acme")) == 1
+
+
+def test_durability_replicas(make_gateway, redis, tenant_factory, tmp_path):
+    """queue_durability replicas 1: 451 (and no stored copy) without a replica,
+    250 once a replica acknowledges."""
+    from conftest import Redis
+    gw = make_gateway(queue_durability="replicas 1", redis_timeout="1500ms")
+    t = tenant_factory("acme", ["acme.example"], gw=gw)
+    r = raw_session(gw, t)
+    r.cmd("MAIL FROM:<a@acme.example>")
+    r.cmd("RCPT TO:<b@x.example>")
+    r.cmd("DATA")
+    r.send(simple_message(frm="a@acme.example") + "\r\n.\r\n")
+    code, text = r.reply()
+    assert code == 451
+    deadline = time.time() + 5
+    while queued_messages(redis, "acme") and time.time() < deadline:
+        time.sleep(0.1)
+    assert queued_messages(redis, "acme") == []
+    rep = Redis(str(tmp_path / "replica"))
+    rep.start()
+    try:
+        rep.cli("REPLICAOF", "127.0.0.1", str(redis.port))
+        deadline = time.time() + 15
+        while "master_link_status:up" not in rep.cli("INFO", "replication") and time.time() < deadline:
+            time.sleep(0.1)
+        r.cmd("MAIL FROM:<a@acme.example>")
+        r.cmd("RCPT TO:<b@x.example>")
+        r.cmd("DATA")
+        r.send(simple_message(frm="a@acme.example") + "\r\n.\r\n")
+        code, text = r.reply()
+        assert code == 250
+        assert len(queued_messages(redis, "acme")) == 1
+    finally:
+        rep.stop()
