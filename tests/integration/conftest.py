@@ -83,7 +83,7 @@ class Sesgate:
             "smtp_threads": "2",
             "redis_host": "127.0.0.1",
             "redis_port": str(redis.port),
-            "redis_timeout": "2000ms",
+            "redis_timeout": "10s",
             "control_socket": self.sock,
             "auth_allow_plaintext": "yes",
             "password_hash_iterations": "20000",
@@ -179,6 +179,7 @@ def make_gateway(tmp_path, redis):
         g.stop()
         log = g.read_log()
         assert "AddressSanitizer" not in log, log[-4000:]
+        assert "LeakSanitizer" not in log, log[-4000:]
         assert "runtime error:" not in log, log[-4000:]
 
 

@@ -447,11 +447,13 @@ def test_swaks(gateway, redis, tenant):
     assert len(queued_messages(redis, "acme")) == 1
 
 
-def test_redis_hung_then_back_exactly_one_copy(gateway, redis, tenant):
+def test_redis_hung_then_back_exactly_one_copy(make_gateway, redis, tenant_factory):
     """A Redis that stops answering (SIGSTOP) turns into 451 after
     redis_timeout; a write it executes later is removed again, so the
     client's retry leaves exactly one copy."""
     import signal as sig
+    gateway = make_gateway(redis_timeout="1s")
+    tenant = tenant_factory("acme", ["acme.example"], gw=gateway)
     r = raw_session(gateway, tenant)
     redis.proc.send_signal(sig.SIGSTOP)
     try:
