@@ -43,6 +43,7 @@
 #include <event2/event.h>
 
 #define READ_HIGH_WATER (256 * 1024) /* stop reading the socket above this */
+#define OUT_HIGH_WATER (256 * 1024)  /* stop parsing while this many reply octets are unsent */
 #define AUTH_FIELD_MAX 256
 
 struct smtp_tx {
@@ -85,6 +86,8 @@ struct smtp_session {
 	int stop_after;        /* shutting down: close after the current message */
 	int close_after_flush;
 	int delayed;           /* error tarpit: input is read again after error_delay */
+	int resume_pending;    /* a deferred session_process() is scheduled */
+	int out_blocked;       /* parsing paused until the client reads its replies */
 
 	/* AUTH in progress */
 	enum smtp_auth_mech auth_mech;
@@ -305,11 +308,29 @@ static void auth_tempfail(struct smtp_session *s, const char *why)
 	reply_error(s, "454 4.7.0 Temporary authentication failure, try again later");
 }
 
+static void resume_cb(evutil_socket_t fd, short what, void *arg);
+
+/*
+ * Continue parsing buffered input after an async step.  Always deferred to
+ * the next loop turn: a callback that completes synchronously (Redis down)
+ * must not recurse into the parser, or a client pipelining thousands of
+ * commands could grow the stack without bound.
+ */
 static void resume(struct smtp_session *s)
 {
-	if (s->state == SMTP_ST_CLOSING)
+	if (s->state == SMTP_ST_CLOSING || s->resume_pending)
 		return;
-	session_process(s);
+	struct sref *ref = malloc(sizeof(*ref));
+	if (!ref)
+		return;
+	ref->thr = s->thr;
+	ref->sid = s->id;
+	s->resume_pending = 1;
+	struct timeval tv = {0, 0};
+	if (event_base_once(s->thr->base, -1, EV_TIMEOUT, resume_cb, ref, &tv) < 0) {
+		free(ref);
+		s->resume_pending = 0;
+	}
 }
 
 /* Tenant record + domains arrive as two replies; the second completes AUTH. */
@@ -983,6 +1004,9 @@ static int memory_full(struct smtp_session *s)
 	return 1;
 }
 
+/* Scanner output for the thread's sessions (one at a time). */
+static __thread char scan_out[65536];
+
 /* DATA content: returns 1 when more input is needed. */
 static int process_data(struct smtp_session *s, struct evbuffer *in)
 {
@@ -992,8 +1016,8 @@ static int process_data(struct smtp_session *s, struct evbuffer *in)
 		struct evbuffer_iovec v;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			return 1;
-		size_t chunk = v.iov_len > 65536 ? 65536 : v.iov_len;
-		char out[65536];
+		size_t chunk = v.iov_len > sizeof(scan_out) ? sizeof(scan_out) : v.iov_len;
+		char *out = scan_out;
 		size_t outlen = 0;
 		size_t used = smtp_scan_feed(&s->scan, v.iov_base, chunk, out, &outlen);
 		tx_add(s, out, outlen);
@@ -1020,10 +1044,9 @@ static int process_bdat(struct smtp_session *s, struct evbuffer *in)
 		if (chunk > s->bdat_left)
 			chunk = (size_t)s->bdat_left;
 		if (!s->bdat_discard) {
-			char out[65536];
 			size_t outlen = 0;
-			smtp_scan_feed(&s->scan, v.iov_base, chunk, out, &outlen);
-			tx_add(s, out, outlen);
+			smtp_scan_feed(&s->scan, v.iov_base, chunk, scan_out, &outlen);
+			tx_add(s, scan_out, outlen);
 		}
 		evbuffer_drain(in, chunk);
 		s->bdat_left -= chunk;
@@ -1174,6 +1197,18 @@ static int read_line(struct smtp_session *s, struct evbuffer *in, char *buf, siz
 	return 1;
 }
 
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sref *ref = arg;
+	struct smtp_session *s = thread_session_get(ref->thr, ref->sid);
+	free(ref);
+	if (!s)
+		return;
+	s->resume_pending = 0;
+	if (s->state != SMTP_ST_CLOSING)
+		session_process(s);
+}
+
 static void delay_done_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sref *ref = arg;
@@ -1188,10 +1223,17 @@ static void delay_done_cb(evutil_socket_t fd, short what, void *arg)
 static void session_process(struct smtp_session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
-	char line[65536 + 2];
+	/* Per thread, not on the stack: sessions of a thread never nest. */
+	static __thread char line[65536 + 2];
 	for (;;) {
 		if (s->delayed)
 			return;
+		/* A client that pipelines without reading replies must not make
+		 * us buffer replies without bound. */
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > OUT_HIGH_WATER) {
+			s->out_blocked = 1;
+			return;
+		}
 		switch (s->state) {
 		case SMTP_ST_CLOSING:
 		case SMTP_ST_WAIT:
@@ -1232,6 +1274,10 @@ static void read_cb(struct bufferevent *bev, void *arg)
 static void write_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtp_session *s = arg;
+	if (s->out_blocked) {
+		s->out_blocked = 0;
+		resume(s);
+	}
 	if (s->close_after_flush) {
 		s->close_after_flush = 0;
 		struct timeval tv = {0, 0};

@@ -650,3 +650,44 @@ def test_durability_replicas(make_gateway, redis, tenant_factory, tmp_path):
         assert len(queued_messages(redis, "acme")) == 1
     finally:
         rep.stop()
+
+
+def test_pipelined_flood_with_redis_down(gateway, redis, tenant):
+    """Thousands of pipelined transactions failing at once (Redis down) are
+    answered one by one without the process growing its stack or dying."""
+    r = raw_session(gateway, tenant)
+    redis.stop()
+    one = ("MAIL FROM:<a@acme.example>\r\nRCPT TO:<b@x.example>\r\nDATA\r\n"
+           "From: a@acme.example\r\n\r\nx\r\n.\r\n")
+    n = 2000
+    r.send(one * n + "QUIT\r\n")
+    codes = []
+    while True:
+        try:
+            code, _ = r.reply()
+        except EOFError:
+            break
+        codes.append(code)
+        if code == 221:
+            break
+    assert codes.count(451) == n
+    assert codes[-1] == 221
+    assert gateway.proc.poll() is None
+
+
+def test_pipelining_client_that_reads_late(gateway):
+    """Replies are not buffered without bound for a client that does not read:
+    parsing pauses, and every reply still arrives once it reads."""
+    import threading
+    r = raw_session(gateway)
+    n = 60000
+    sender = threading.Thread(target=r.send, args=("NOOP\r\n" * n,))
+    sender.start()
+    time.sleep(1.0)  # let the server hit its output limit
+    got = 0
+    while got < n:
+        code, _ = r.reply()
+        assert code == 250
+        got += 1
+    sender.join(30)
+    assert r.cmd("QUIT")[0] == 221
