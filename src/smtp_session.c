@@ -142,6 +142,22 @@ static void reply(struct smtp_session *s, const char *fmt, ...)
  */
 static void delay_done_cb(evutil_socket_t fd, short what, void *arg);
 
+/* Run CB(sref of S) after MS milliseconds on S's loop.  0 or -1. */
+static int session_later(struct smtp_session *s, int ms, event_callback_fn cb)
+{
+	struct sref *ref = malloc(sizeof(*ref));
+	if (!ref)
+		return -1;
+	ref->thr = s->thr;
+	ref->sid = s->id;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	if (event_base_once(s->thr->base, -1, EV_TIMEOUT, cb, ref, &tv) < 0) {
+		free(ref);
+		return -1;
+	}
+	return 0;
+}
+
 static void reply_error(struct smtp_session *s, const char *text)
 {
 	reply(s, "%s", text);
@@ -154,16 +170,9 @@ static void reply_error(struct smtp_session *s, const char *text)
 	}
 	/* Past half the budget, each error costs the client error_delay before
 	 * its next command is read (Postfix's smtpd_error_sleep_time). */
-	if (s->errors > s->cfg->max_errors / 2 && s->cfg->error_delay_ms > 0 && !s->delayed) {
-		struct sref *ref = malloc(sizeof(*ref));
-		if (!ref)
-			return;
-		ref->thr = s->thr;
-		ref->sid = s->id;
+	if (s->errors > s->cfg->max_errors / 2 && s->cfg->error_delay_ms > 0 && !s->delayed &&
+	    session_later(s, s->cfg->error_delay_ms, delay_done_cb) == 0)
 		s->delayed = 1;
-		struct timeval tv = {s->cfg->error_delay_ms / 1000, (s->cfg->error_delay_ms % 1000) * 1000};
-		event_base_once(s->thr->base, -1, EV_TIMEOUT, delay_done_cb, ref, &tv);
-	}
 }
 
 static void set_state(struct smtp_session *s, enum smtp_state st)
@@ -320,17 +329,8 @@ static void resume(struct smtp_session *s)
 {
 	if (s->state == SMTP_ST_CLOSING || s->resume_pending)
 		return;
-	struct sref *ref = malloc(sizeof(*ref));
-	if (!ref)
-		return;
-	ref->thr = s->thr;
-	ref->sid = s->id;
-	s->resume_pending = 1;
-	struct timeval tv = {0, 0};
-	if (event_base_once(s->thr->base, -1, EV_TIMEOUT, resume_cb, ref, &tv) < 0) {
-		free(ref);
-		s->resume_pending = 0;
-	}
+	if (session_later(s, 0, resume_cb) == 0)
+		s->resume_pending = 1;
 }
 
 /* Tenant record + domains arrive as two replies; the second completes AUTH. */
@@ -1197,11 +1197,18 @@ static int read_line(struct smtp_session *s, struct evbuffer *in, char *buf, siz
 	return 1;
 }
 
-static void resume_cb(evutil_socket_t fd, short what, void *arg)
+/* Both timers below carry an sref; the session may be gone by then. */
+static struct smtp_session *sref_take(void *arg)
 {
 	struct sref *ref = arg;
 	struct smtp_session *s = thread_session_get(ref->thr, ref->sid);
 	free(ref);
+	return s;
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = sref_take(arg);
 	if (!s)
 		return;
 	s->resume_pending = 0;
@@ -1211,9 +1218,7 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
 
 static void delay_done_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct sref *ref = arg;
-	struct smtp_session *s = thread_session_get(ref->thr, ref->sid);
-	free(ref);
+	struct smtp_session *s = sref_take(arg);
 	if (!s)
 		return;
 	s->delayed = 0;
