@@ -785,6 +785,19 @@ static void log_result(struct smtp_session *s, const char *event, const char *re
 	       result, NULL);
 }
 
+/* Send the end-of-message reply and end the transaction (and, when shutting
+ * down, the session). */
+static void tx_finish(struct smtp_session *s, const char *text)
+{
+	reply(s, "%s", text);
+	session_reset_tx(s);
+	set_state(s, SMTP_ST_READY);
+	if (s->stop_after) {
+		reply(s, "421 4.3.2 %s Service shutting down", s->cfg->hostname);
+		session_close(s);
+	}
+}
+
 /* Finish the transaction with a refusal decided at end of data. */
 static void end_refuse(struct smtp_session *s, const char *text, int temp)
 {
@@ -793,13 +806,7 @@ static void end_refuse(struct smtp_session *s, const char *text, int temp)
 	else
 		STAT_INC(msgs_rejected);
 	log_result(s, "refused", text, LOG_NOTICE);
-	reply(s, "%s", text);
-	session_reset_tx(s);
-	set_state(s, SMTP_ST_READY);
-	if (s->stop_after) {
-		reply(s, "421 4.3.2 %s Service shutting down", s->cfg->hostname);
-		session_close(s);
-	}
+	tx_finish(s, text);
 }
 
 static void commit_cb(enum queue_result r, void *arg, const char *detail)
@@ -821,14 +828,7 @@ static void commit_cb(enum queue_result r, void *arg, const char *detail)
 		STAT_ADD(bytes_accepted, s->tx->size);
 		snprintf(text, sizeof(text), "250 2.0.0 Ok: queued as %s", s->tx->qid);
 		log_result(s, "queued", text, LOG_INFO);
-		reply(s, "%s", text);
-		session_reset_tx(s);
-		set_state(s, SMTP_ST_READY);
-		if (s->stop_after) {
-			reply(s, "421 4.3.2 %s Service shutting down", s->cfg->hostname);
-			session_close(s);
-			return;
-		}
+		tx_finish(s, text);
 		break;
 	case QUEUE_NOTENANT:
 		end_refuse(s, "554 5.7.1 Error: this account no longer exists", 0);

@@ -57,6 +57,20 @@ class Raw:
         self.s.close()
 
 
+def send_until_accepted(r, seconds):
+    """Send one message per try until it gets a 250 or SECONDS pass; last code."""
+    deadline = time.time() + seconds
+    while True:
+        r.cmd("MAIL FROM:<a@acme.example>")
+        r.cmd("RCPT TO:<b@x.example>")
+        r.cmd("DATA")
+        r.send(simple_message(frm="a@acme.example") + "\r\n.\r\n")
+        code, _ = r.reply()
+        if code == 250 or time.time() > deadline:
+            return code
+        time.sleep(0.3)
+
+
 def raw_session(gw, t=None):
     r = Raw(gw.port)
     assert r.reply()[0] == 220
@@ -384,17 +398,7 @@ def test_redis_down_mid_session(gateway, redis, tenant):
     assert code == 451 and "4.3.0" in text
     redis.start()
     # the same session retries and succeeds once the connection is back
-    deadline = time.time() + 15
-    while True:
-        r.cmd("MAIL FROM:<a@acme.example>")
-        r.cmd("RCPT TO:<b@x.example>")
-        r.cmd("DATA")
-        r.send(simple_message(frm="a@acme.example") + "\r\n.\r\n")
-        code, text = r.reply()
-        if code == 250 or time.time() > deadline:
-            break
-        time.sleep(0.3)
-    assert code == 250
+    assert send_until_accepted(r, 15) == 250
     assert len(queued_messages(redis, "acme")) == 1
     assert gateway.proc.poll() is None
 
@@ -465,17 +469,7 @@ def test_redis_hung_then_back_exactly_one_copy(make_gateway, redis, tenant_facto
         assert code == 451
     finally:
         redis.proc.send_signal(sig.SIGCONT)
-    deadline = time.time() + 15
-    while True:
-        r.cmd("MAIL FROM:<a@acme.example>")
-        r.cmd("RCPT TO:<b@x.example>")
-        r.cmd("DATA")
-        r.send(simple_message(frm="a@acme.example") + "\r\n.\r\n")
-        code, text = r.reply()
-        if code == 250 or time.time() > deadline:
-            break
-        time.sleep(0.3)
-    assert code == 250
+    assert send_until_accepted(r, 15) == 250
     deadline = time.time() + 5
     while len(queued_messages(redis, "acme")) != 1 and time.time() < deadline:
         time.sleep(0.1)
