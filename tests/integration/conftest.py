@@ -225,9 +225,14 @@ def queued_messages(redis, tenant_name):
     qids = [q for q in redis.cli("ZRANGE", "sg:{%s}:all" % tid, "0", "-1").split("\n") if q]
     out = []
     for q in qids:
+        env = redis.cli("HGET", "sg:{%s}:msg:%s" % (tid, q), "env")
+        if not env:
+            # Removed between the listing and this read (a cancelled orphan,
+            # or a delivered message): not stored any more.
+            continue
         out.append({
             "qid": q,
-            "env": json.loads(redis.cli("HGET", "sg:{%s}:msg:%s" % (tid, q), "env")),
+            "env": json.loads(env),
             "data": raw_field(redis, "sg:{%s}:msg:%s" % (tid, q), "data"),
         })
     return out
