@@ -92,6 +92,10 @@ static void dump_listen(const struct config *cfg, const struct option *o, FILE *
 static int parse_durability(struct config *cfg, int argc, char **argv, int first, char *why,
 			    size_t whylen);
 static void dump_durability(const struct config *cfg, const struct option *o, FILE *out);
+static int check_region(const char *v, char *why, size_t whylen);
+static int parse_rate(struct config *cfg, int argc, char **argv, int first, char *why,
+		      size_t whylen);
+static void dump_rate(const struct config *cfg, const struct option *o, FILE *out);
 
 /* Tables read better aligned by hand. */
 /* clang-format off */
@@ -194,6 +198,36 @@ static const struct option options[] = {
 	{.name = "queue_durability", .type = T_SPECIAL, .def = "fsync", .parse = parse_durability,
 	 .dump = dump_durability, .maxargs = 2,
 	 .help = "none | fsync | replicas N: when a queued message counts as safe"},
+
+	/* delivery */
+	{.name = "workers", .type = T_INT, FIELD(workers), .def = "2", .min = 0, .max = 256,
+	 .help = "delivery threads; 0 = queue only, deliver nothing"},
+	{.name = "worker_inflight", .type = T_INT, FIELD(worker_inflight), .def = "64", .min = 1,
+	 .max = 10000, .help = "concurrent SES calls per delivery thread"},
+	{.name = "aws_region", .type = T_STRING, FIELD(aws_region), .def = "",
+	 .check = check_region, .help = "AWS region; empty = AWS_REGION or the shared config"},
+	{.name = "ses_timeout", .type = T_SECS, FIELD(ses_timeout), .def = "30s", .min = 1,
+	 .max = 600, .help = "time limit of one SES or STS call"},
+	{.name = "visibility_timeout", .type = T_SECS, FIELD(visibility_timeout), .def = "5m",
+	 .min = 10, .max = 86400,
+	 .help = "a claimed message not finished by then is delivered by another worker"},
+	{.name = "max_queue_lifetime", .type = T_SECS, FIELD(max_queue_lifetime), .def = "5d",
+	 .min = 60, .max = 100 * 86400, .help = "give up and return a DSN after this long"},
+	{.name = "retry_min_backoff", .type = T_SECS, FIELD(retry_min_backoff), .def = "1m",
+	 .min = 1, .max = 86400, .help = "delay before the first retry; doubles each attempt"},
+	{.name = "retry_max_backoff", .type = T_SECS, FIELD(retry_max_backoff), .def = "1h",
+	 .min = 1, .max = 86400, .help = "largest delay between retries"},
+	{.name = "throttle_backoff", .type = T_MSECS, FIELD(throttle_backoff_ms), .def = "1s",
+	 .min = 10, .max = 600000, .help = "retry delay after SES throttled a tenant"},
+	{.name = "delivery_record_ttl", .type = T_SECS, FIELD(delivery_record_ttl), .def = "7d",
+	 .min = 60, .max = 365 * 86400, .help = "how long message history and SES ids are kept"},
+	{.name = "account_refresh", .type = T_SECS, FIELD(account_refresh), .def = "5m",
+	 .min = 5, .max = 86400, .help = "how often each tenant's SES quota is read"},
+	{.name = "sts_session_duration", .type = T_SECS, FIELD(sts_session_duration),
+	 .def = "1h", .min = 900, .max = 43200,
+	 .help = "lifetime asked of STS for tenant credentials"},
+	{.name = "default_send_rate", .type = T_SPECIAL, .def = "1", .parse = parse_rate,
+	 .dump = dump_rate, .help = "recipients/s per tenant until SES's MaxSendRate is known"},
 
 	/* control socket */
 	{.name = "control_socket", .type = T_STRING, FIELD(control_socket),
@@ -711,6 +745,42 @@ static void dump_durability(const struct config *cfg, const struct option *o, FI
 	}
 }
 
+/* A region is a short lower-case token ("us-east-1", "eu-central-2"). */
+static int check_region(const char *v, char *why, size_t whylen)
+{
+	for (const char *p = v; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-')) {
+			snprintf(why, whylen, SHOW_FMT " is not an AWS region name", SHOW(v));
+			return -1;
+		}
+	return 0;
+}
+
+/* A positive decimal rate, e.g. "1", "0.5", "14". */
+static int parse_rate(struct config *cfg, int argc, char **argv, int first, char *why,
+		      size_t whylen)
+{
+	char *end;
+	errno = 0;
+	double d = strtod(argv[0], &end);
+	if (argc > 1) {
+		snprintf(why, whylen, "unexpected extra value " SHOW_FMT, SHOW(argv[1]));
+		return -1;
+	}
+	if (end == argv[0] || *end || errno || !(d >= 0.01 && d <= 1000000)) {
+		snprintf(why, whylen, SHOW_FMT " is not a rate between 0.01 and 1000000",
+			 SHOW(argv[0]));
+		return -1;
+	}
+	cfg->default_send_rate = d;
+	return 0;
+}
+
+static void dump_rate(const struct config *cfg, const struct option *o, FILE *out)
+{
+	fprintf(out, "%s %g\n", o->name, cfg->default_send_rate);
+}
+
 /* ---- setting one directive --------------------------------------------- */
 
 static int set_option(struct config *cfg, const struct option *o, int argc, char **argv,
@@ -1016,6 +1086,24 @@ int config_parse_buffer(const char *name, const char *buf, size_t len, struct co
 			return fail(&p, "%s: %s", o->name, why);
 		if (!seen[idx])
 			seen[idx] = p.line;
+	}
+
+	/* Directives that only make sense together; blamed on the later line. */
+	int lmin = seen[find_option("retry_min_backoff") - options];
+	int lmax = seen[find_option("retry_max_backoff") - options];
+	if (tmp.retry_max_backoff < tmp.retry_min_backoff) {
+		p.line = lmax > lmin ? lmax : lmin;
+		return fail(&p, "retry_max_backoff (%ds) is below retry_min_backoff (%ds)",
+			    tmp.retry_max_backoff, tmp.retry_min_backoff);
+	}
+	int lvis = seen[find_option("visibility_timeout") - options];
+	int lses = seen[find_option("ses_timeout") - options];
+	if (tmp.visibility_timeout < 2 * tmp.ses_timeout) {
+		/* A claim must outlive the call it covers, or a slow but successful
+		 * send would be handed to a second worker and sent twice. */
+		p.line = lvis > lses ? lvis : lses;
+		return fail(&p, "visibility_timeout (%ds) must be at least twice ses_timeout (%ds)",
+			    tmp.visibility_timeout, tmp.ses_timeout);
 	}
 
 	resolve_auto(&tmp);

@@ -65,6 +65,21 @@ struct config {
 	enum durability queue_durability;
 	int queue_replicas;              /* with DURABILITY_REPLICAS */
 
+	/* delivery (workers, SES) */
+	int workers;                     /* delivery threads; 0 = accept and queue only */
+	int worker_inflight;             /* concurrent SES calls per worker */
+	char aws_region[64];             /* "" = AWS_REGION / shared config */
+	int ses_timeout;                 /* seconds per SES/STS HTTP call */
+	int visibility_timeout;          /* seconds a claimed message stays invisible */
+	int max_queue_lifetime;          /* seconds before a message is given up on */
+	int retry_min_backoff;           /* seconds, first retry delay */
+	int retry_max_backoff;           /* seconds, largest retry delay */
+	int throttle_backoff_ms;         /* delay of a retry after SES throttling */
+	int delivery_record_ttl;         /* seconds message history / SES ids are kept */
+	int account_refresh;             /* seconds between GetAccount per tenant */
+	int sts_session_duration;        /* seconds, AssumeRole DurationSeconds */
+	double default_send_rate;        /* recipients/s before SES's MaxSendRate is known */
+
 	/* control socket */
 	char control_socket[512];
 	int control_socket_mode;         /* octal, default 0660 */
