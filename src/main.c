@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "control.h"
 #include "hashpool.h"
+#include "worker.h"
 #include "listener.h"
 #include "log.h"
 #include "rconn.h"
@@ -182,6 +183,11 @@ int main(int argc, char **argv)
 		log_err("cannot start threads");
 		return 1;
 	}
+	if (workers_start(&cfg, err, sizeof(err)) < 0) {
+		log_err("delivery: %s", err);
+		fprintf(stderr, "sesgate: delivery: %s\n", err);
+		return 1;
+	}
 	if (control_start(&cfg, err, sizeof(err)) < 0) {
 		log_err("control socket: %s", err);
 		return 1;
@@ -206,6 +212,8 @@ int main(int argc, char **argv)
 
 	listener_stop();
 	threads_stop(SHUTDOWN_GRACE);
+	/* After the SMTP side: enqueues of DSNs need no SMTP thread. */
+	workers_stop(SHUTDOWN_GRACE);
 	control_stop();
 	hashpool_stop();
 	event_free(sigterm);

@@ -31,7 +31,17 @@
 	X(data_memory_waits, "times reading paused for max_data_memory")        \
 	X(redis_errors, "Redis command failures and timeouts")                   \
 	X(redis_reconnects, "Redis reconnections")                               \
-	X(queue_orphans_cancelled, "timed-out enqueues removed after reconnect")
+	X(queue_orphans_cancelled, "timed-out enqueues removed after reconnect") \
+	X(msgs_delivered, "messages SES accepted for every recipient")          \
+	X(msgs_deferred, "delivery attempts ending in a retry")                  \
+	X(msgs_dead_lettered, "messages moved to a dead-letter queue")          \
+	X(msgs_reclaimed, "claims expired and handed to another worker")         \
+	X(tenant_holds, "attempts that found the tenant's SES account paused")   \
+	X(dsn_queued, "delivery status notifications queued")                    \
+	X(ses_calls, "SES API calls started")                                    \
+	X(ses_throttled, "SES answers that throttled a tenant")                  \
+	X(sts_calls, "STS AssumeRole calls started")                             \
+	X(sts_failures, "STS AssumeRole calls that failed")
 
 #define STATS_GAUGES(X)                                                          \
 	X(sessions_current, "sessions open now")                                 \

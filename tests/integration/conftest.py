@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -16,6 +17,12 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 BUILD = os.environ.get("SESGATE_BUILD", os.path.join(TOP, "build"))
 SESGATE = os.path.join(BUILD, "sesgate")
 SESGATECTL = os.path.join(BUILD, "sesgatectl")
+sys.path.insert(0, os.path.join(TOP, "tests"))
+from awsdouble.client import AwsDouble  # noqa: E402
+
+# The gateway's own (static) AWS key in the test double.
+GATEWAY_KEY = "AKIAGATEWAYTEST00001"
+GATEWAY_SECRET = "gatewaySecretForTheTestDoubleOnly0000001"
 
 
 def free_port():
@@ -70,7 +77,7 @@ class Redis:
 
 
 class Sesgate:
-    def __init__(self, tmp, redis, **overrides):
+    def __init__(self, tmp, redis, env=None, **overrides):
         self.tmp = tmp
         self.redis = redis
         self.port = free_port()
@@ -88,7 +95,11 @@ class Sesgate:
             "auth_allow_plaintext": "yes",
             "password_hash_iterations": "20000",
             "log_level": "debug",
+            # Delivery is off unless a test asks for it (delivery fixture):
+            # most tests look at what was queued.
+            "workers": "0",
         }
+        self.env = env
         opts.update({k: str(v) for k, v in overrides.items()})
         with open(self.conf, "w") as f:
             for k, v in opts.items():
@@ -97,8 +108,12 @@ class Sesgate:
 
     def start(self, wait=True):
         self.logf = open(self.log, "ab")
+        env = None
+        if self.env is not None:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+            env.update(self.env)
         self.proc = subprocess.Popen([SESGATE, "-f", "-c", self.conf], stdout=self.logf,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, env=env)
         if wait:
             assert wait_port(self.port), "sesgate did not start: " + self.read_log()
             end = time.time() + 10
@@ -166,10 +181,10 @@ def redis(tmp_path):
 def make_gateway(tmp_path, redis):
     started = []
 
-    def make(**overrides):
+    def make(env=None, **overrides):
         sub = os.path.join(str(tmp_path), "gw%d" % len(started))
         os.makedirs(sub)
-        g = Sesgate(sub, redis, **overrides)
+        g = Sesgate(sub, redis, env=env, **overrides)
         g.start()
         started.append(g)
         return g
@@ -274,3 +289,83 @@ def resp(port, *args):
 
 def raw_field(redis, key, field):
     return resp(redis.port, "HGET", key, field)
+
+
+@pytest.fixture(scope="session")
+def aws_session():
+    d = AwsDouble()
+    d.start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture
+def aws(aws_session):
+    """The AWS test double, reset, with the gateway's static key."""
+    aws_session.reset(config=True)
+    aws_session.add_static_key(GATEWAY_KEY, GATEWAY_SECRET)
+    return aws_session
+
+
+def aws_env(aws, **extra):
+    """Environment pointing sesgate's AWS client at the double (and nowhere else)."""
+    env = {
+        "AWS_ACCESS_KEY_ID": GATEWAY_KEY,
+        "AWS_SECRET_ACCESS_KEY": GATEWAY_SECRET,
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": aws.endpoint,
+        "AWS_CA_BUNDLE": aws.ca,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+    }
+    env.update(extra)
+    return env
+
+
+# Fast retries so delivery tests finish in seconds.
+DELIVERY_OPTS = {
+    "workers": "2",
+    "worker_inflight": "32",
+    "retry_min_backoff": "1s",
+    "retry_max_backoff": "2s",
+    "throttle_backoff": "200ms",
+    "ses_timeout": "5s",
+    "visibility_timeout": "10s",
+    "account_refresh": "5s",
+    "default_send_rate": "1000",
+}
+
+
+@pytest.fixture
+def delivery(make_gateway, aws):
+    """make(**overrides) -> a gateway delivering to the AWS double."""
+    def make(env_extra=None, **overrides):
+        opts = dict(DELIVERY_OPTS)
+        opts.update(overrides)
+        return make_gateway(env=aws_env(aws, **(env_extra or {})), **opts)
+    return make
+
+
+def provision(gw, aws, tenant, account, external_id=None, **account_settings):
+    """Give TENANT a sending role in ACCOUNT of the double (what provisioning
+    will do), with SES limits ACCOUNT_SETTINGS."""
+    role = "arn:aws:iam::%s:role/sesgate-sender-%s" % (account, tenant.name)
+    aws.add_role(role, external_id=external_id, account=account)
+    settings = {"MaxSendRate": 1000, "Max24HourSend": 1000000}
+    settings.update(account_settings)
+    aws.set_account(account, **settings)
+    gw.ctl("tenant", "set", tenant.name, "role_arn", role)
+    if external_id:
+        gw.ctl("tenant", "set", tenant.name, "external_id", external_id)
+    return role
+
+
+def wait_for(pred, timeout=20.0, step=0.05):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()

@@ -1,0 +1,32 @@
+/*
+ * worker.h - delivery threads: claim queued mail from Redis, send it through
+ * each tenant's own SES account, then acknowledge, retry or dead-letter it.
+ *
+ * Each worker thread owns one event loop with one Redis connection
+ * (hiredis async) and one curl multi handle (many SES calls at once).
+ * Nothing of a worker is touched by another thread, except the process-wide
+ * credential caches, which lock.
+ */
+#ifndef SESGATE_WORKER_H
+#define SESGATE_WORKER_H
+
+#include <stddef.h>
+
+struct config;
+typedef struct json_t json_t;
+
+/*
+ * Resolve the gateway's AWS identity and start cfg->workers threads.  An
+ * unavailable identity is not fatal: workers keep the mail queued and the
+ * identity keeps being retried.  Returns 0, or -1 (ERR says why) when the
+ * environment is unusable (e.g. a malformed endpoint URL).
+ */
+int workers_start(const struct config *cfg, char *err, size_t errlen);
+
+/* Stop claiming, give in-flight calls up to GRACE seconds, join the threads. */
+void workers_stop(int grace);
+
+/* Delivery and AWS identity status for the control socket (new reference). */
+json_t *workers_status_json(void);
+
+#endif
