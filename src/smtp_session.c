@@ -128,11 +128,22 @@ static void reply(struct smtp_session *s, const char *fmt, ...)
 {
 	struct evbuffer *out = bufferevent_get_output(s->bev);
 	va_list ap;
+	char code[4] = "";
 	va_start(ap, fmt);
+	if (log_enabled(LOG_DEBUG)) {
+		/* The reply code only: the text may echo client input. */
+		va_list cp;
+		va_copy(cp, ap);
+		char line[8];
+		vsnprintf(line, sizeof(line), fmt, cp);
+		va_end(cp);
+		memcpy(code, line, 3);
+		code[3] = '\0';
+	}
 	evbuffer_add_vprintf(out, fmt, ap);
 	va_end(ap);
 	evbuffer_add(out, "\r\n", 2);
-	log_debug("%s > %c%c%c", s->sid, fmt[0], fmt[1], fmt[2]);
+	log_debug("%s > %s", s->sid, code);
 }
 
 /*
