@@ -46,7 +46,9 @@ struct dsn_input {
  * Build the DSN: header (From, To, Subject "Undelivered Mail Returned to
  * Sender", Date, Message-ID, MIME-Version, Auto-Submitted: auto-replied,
  * Content-Type multipart/report; report-type=delivery-status), a text/plain
- * explanation, the message/delivery-status part and the original's header
+ * explanation, the message/delivery-status part (Reporting-MTA,
+ * X-Sesgate-Queue-ID, Arrival-Date; per recipient Final-Recipient, Action:
+ * failed, Status, Last-Attempt-Date, Diagnostic-Code) and the original's header
  * as text/rfc822-headers (never its body: it may be large and we do not
  * want to reflect content back).  CRLF line ends, no line above 998 octets,
  * and a boundary that occurs in none of the parts.
