@@ -63,24 +63,33 @@ static json_t *fail(struct ctl_err *e, const char *code, const char *fmt, ...)
 /* ------------------------------------------------------------------ */
 /* Redis helpers (blocking, control thread only) */
 
-static redisReply *cmd(struct ctl_err *e, const char *fmt, ...)
+/* Connect if not connected; 0, or -1 with "unavailable". */
+static int redis_ready(struct ctl_err *e)
 {
+	if (rc)
+		return 0;
+	char m[200];
+	rc = rconn_connect_sync(cfg, m, sizeof(m));
 	if (!rc) {
-		char m[200];
-		rc = rconn_connect_sync(cfg, m, sizeof(m));
-		if (!rc) {
-			fail(e, "unavailable", "%s", m);
-			return NULL;
-		}
+		fail(e, "unavailable", "%s", m);
+		return -1;
 	}
-	va_list ap;
-	va_start(ap, fmt);
-	redisReply *r = redisvCommand(rc, fmt, ap);
-	va_end(ap);
+	return 0;
+}
+
+/* The connection broke (or holds unread replies): drop it, the next command reconnects. */
+static void redis_lost(struct ctl_err *e, const char *why)
+{
+	fail(e, "unavailable", "redis: %s", why ? why : rc->errstr);
+	redisFree(rc);
+	rc = NULL;
+}
+
+/* A reply, or NULL with the error recorded (an error reply is "internal"). */
+static redisReply *reply_check(struct ctl_err *e, redisReply *r)
+{
 	if (!r) {
-		fail(e, "unavailable", "redis: %s", rc->errstr);
-		redisFree(rc);
-		rc = NULL;
+		redis_lost(e, NULL);
 		return NULL;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
@@ -89,6 +98,120 @@ static redisReply *cmd(struct ctl_err *e, const char *fmt, ...)
 		return NULL;
 	}
 	return r;
+}
+
+static redisReply *cmd(struct ctl_err *e, const char *fmt, ...)
+{
+	if (redis_ready(e) < 0)
+		return NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	redisReply *r = redisvCommand(rc, fmt, ap);
+	va_end(ap);
+	return reply_check(e, r);
+}
+
+/* For commands whose argument count is only known at run time (EVAL with N keys). */
+static redisReply *cmd_argv(struct ctl_err *e, int argc, const char **argv)
+{
+	if (redis_ready(e) < 0)
+		return NULL;
+	return reply_check(e, redisCommandArgv(rc, argc, argv, NULL));
+}
+
+/*
+ * Pipelining, for work that grows with the number of tenants or messages:
+ * pipe_add() only queues a command in hiredis's output buffer, pipe_run()
+ * sends them all with one write and reads the N replies in order, so a batch
+ * costs one round trip.  The caller owns the array pipe_run() returns
+ * (pipe_free).  Error replies stay in the array as they are: a WRONGTYPE on
+ * one key must not hide the answers for the others.
+ */
+struct pipe {
+	size_t n;
+	int broken; /* a command could not be queued: the batch is void */
+};
+
+static int pipe_begin(struct ctl_err *e, struct pipe *p)
+{
+	p->n = 0;
+	p->broken = 0;
+	return redis_ready(e);
+}
+
+static void pipe_add(struct pipe *p, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (p->broken || !rc || redisvAppendCommand(rc, fmt, ap) != REDIS_OK)
+		p->broken = 1;
+	else
+		p->n++;
+	va_end(ap);
+}
+
+static void pipe_free(redisReply **r, size_t n)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (r[i])
+			freeReplyObject(r[i]);
+	free(r);
+}
+
+static redisReply **pipe_run(struct ctl_err *e, struct pipe *p)
+{
+	redisReply **r = p->broken ? NULL : calloc(p->n + 1, sizeof(*r));
+	if (!r) {
+		/* Queued commands would answer the next request: start afresh. */
+		if (rc)
+			redis_lost(e, "out of memory");
+		fail(e, "internal", "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		void *x;
+		if (redisGetReply(rc, &x) != REDIS_OK) {
+			pipe_free(r, i);
+			redis_lost(e, NULL);
+			return NULL;
+		}
+		r[i] = x;
+	}
+	return r;
+}
+
+/* Integer of an integer or numeric string reply; 0 for anything else. */
+static long long rep_int(const redisReply *r)
+{
+	if (r && r->type == REDIS_REPLY_INTEGER)
+		return r->integer;
+	if (r && r->type == REDIS_REPLY_STRING)
+		return strtoll(r->str, NULL, 10);
+	return 0;
+}
+
+static const char *rep_str(const redisReply *r)
+{
+	return r && r->type == REDIS_REPLY_STRING ? r->str : NULL;
+}
+
+/* Redis's clock in ms: the one the queue scripts stamp messages with. */
+static int redis_now_ms(struct ctl_err *e, char *out, size_t outlen)
+{
+	redisReply *r = cmd(e, "TIME");
+	if (!r)
+		return -1;
+	int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2;
+	if (ok)
+		snprintf(out, outlen, "%llu",
+			 strtoull(r->element[0]->str, NULL, 10) * 1000 +
+				 strtoull(r->element[1]->str, NULL, 10) / 1000);
+	freeReplyObject(r);
+	if (!ok)
+		fail(e, "internal", "redis: unexpected reply to TIME");
+	return ok ? 0 : -1;
 }
 
 /* Run a command whose reply is not needed; 0 or -1. */
@@ -100,6 +223,482 @@ static int cmd_release(redisReply *r)
 		return -1;
 	freeReplyObject(r);
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* delivery records: keys, message views, queue figures */
+
+#define CTL_BATCH_TENANTS 256 /* tenants per pipelined round trip */
+#define CTL_BATCH_MSGS    500 /* messages per dlq script call: Redis stays responsive */
+#define DLQ_LIST_DEFAULT  100
+#define DLQ_LIST_MAX      10000
+#define DLQ_REASON_LIST   200   /* octets of dlq_reason in dlq.list (dlq.show has it all) */
+#define HIST_SHOW_MAX     1000  /* newest history events in a message view */
+#define HEADER_SCAN       16384 /* octets at the start of `data` searched for headers */
+#define HEADER_VALUE_MAX  200   /* octets of one header value shown */
+
+/* Per-message and per-tenant delivery keys of doc/redis-keys.md (not in keys.c yet). */
+static char *ctl_key_hist(char *buf, const char *tid, const char *qid)
+{
+	snprintf(buf, KEY_MAX, "sg:{%s}:hist:%s", tid, qid);
+	return buf;
+}
+
+static char *ctl_key_retrying(char *buf, const char *tid)
+{
+	snprintf(buf, KEY_MAX, "sg:{%s}:retrying", tid);
+	return buf;
+}
+
+static int name_in(const char *const *list, const char *s)
+{
+	for (; *list; list++)
+		if (strcmp(*list, s) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A queue id as util_queue_id() makes them: 16 characters of Crockford
+ * base32.  Lower case is accepted (people retype ids from logs) and OUT
+ * (QUEUE_ID_LEN + 1) gets the canonical upper-case form.
+ */
+static int qid_parse(struct ctl_err *e, const char *in, char *out)
+{
+	static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+	if (!in || strlen(in) != QUEUE_ID_LEN) {
+		fail(e, "invalid", "invalid queue id: %.40s (%d characters of 0-9 A-Z)",
+		     in ? in : "(missing)", QUEUE_ID_LEN);
+		return -1;
+	}
+	for (int i = 0; i < QUEUE_ID_LEN; i++) {
+		char c = in[i] >= 'a' && in[i] <= 'z' ? (char)(in[i] - 'a' + 'A') : in[i];
+		if (c == '\0' || !strchr(alphabet, c)) {
+			fail(e, "invalid", "invalid queue id: %.40s", in);
+			return -1;
+		}
+		out[i] = c;
+	}
+	out[QUEUE_ID_LEN] = '\0';
+	return 0;
+}
+
+/* Octets of the valid UTF-8 sequence at P (N available), 0 if there is none. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
+	size_t need;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		need = 1;
+	else if (c >= 0xe0 && c <= 0xef)
+		need = 2, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+	else if (c >= 0xf0 && c <= 0xf4)
+		need = 3, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+	else
+		return 0;
+	if (n <= need || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i <= need; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return need + 1;
+}
+
+/*
+ * A JSON string of the LEN octets at S, whatever they are.  Header lines and
+ * envelope parts come from SMTP clients and may be any octets, and jansson
+ * refuses a string that is not UTF-8: each octet that does not start a valid
+ * sequence, and NUL, becomes '?'.  With MAX > 0 at most MAX octets are kept,
+ * cut on a character boundary and marked with "...".
+ */
+static json_t *jstr_clean(const char *s, size_t len, size_t max)
+{
+	char *d = malloc(len + 4);
+	size_t j = 0;
+	if (!d)
+		return json_null();
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_seq((const unsigned char *)s + i, len - i);
+		if (max && j + (n ? n : 1) > max) {
+			memcpy(d + j, "...", 3);
+			j += 3;
+			break;
+		}
+		if (n == 0 || s[i] == '\0') {
+			d[j++] = '?';
+			i++;
+		} else {
+			memcpy(d + j, s + i, n);
+			j += n;
+			i += n;
+		}
+	}
+	json_t *v = json_stringn(d, j);
+	free(d);
+	return v ? v : json_null();
+}
+
+/* An integer, or a real, stored as a decimal string; the string itself if it is neither. */
+static json_t *jnum_parse(const char *v, int real)
+{
+	char *end;
+	errno = 0;
+	if (real) {
+		double d = strtod(v, &end);
+		if (*v && !*end && !errno)
+			return json_real(d);
+	} else {
+		long long n = strtoll(v, &end, 10);
+		/* SES quotas are doubles: "50000.0" is still a count. */
+		if (*v && !errno && (!*end || (*end == '.' && strspn(end + 1, "0") == strlen(end + 1))))
+			return json_integer(n);
+	}
+	return jstr_clean(v, strlen(v), 0);
+}
+
+struct hdr_acc {
+	char buf[2 * HEADER_VALUE_MAX];
+	size_t len;
+};
+
+static void hdr_append(struct hdr_acc *h, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (h->len == sizeof(h->buf))
+			return;
+		h->buf[h->len++] = s[i] == '\t' ? ' ' : s[i];
+	}
+}
+
+/*
+ * The first From, To, Cc, Subject, Date and Message-ID of the header section
+ * at the start of DATA (LEN octets, possibly cut inside the header section),
+ * unfolded and cut to HEADER_VALUE_MAX octets.  For people to recognise a
+ * message: no RFC 2047 decoding, no address parsing.
+ */
+static json_t *headers_json(const char *data, size_t len)
+{
+	static const char *const want[] = {"From", "To", "Cc", "Subject", "Date", "Message-ID", NULL};
+	json_t *o = json_object();
+	struct hdr_acc acc;
+	int cur = -1;
+	const char *p = data, *end = data + len;
+
+	for (;;) {
+		const char *eol = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+		size_t ll = (size_t)((eol ? eol : end) - p);
+		if (ll && p[ll - 1] == '\r')
+			ll--;
+		int cont = p < end && ll > 0 && (*p == ' ' || *p == '\t');
+		if (!cont && cur >= 0) {
+			/* acc holds up to twice the limit: jstr_clean cuts and marks it. */
+			json_object_set_new(o, want[cur], jstr_clean(acc.buf, acc.len, HEADER_VALUE_MAX));
+			cur = -1;
+		}
+		if (p >= end || ll == 0)
+			break; /* end of the data read, or of the header section */
+		if (cont) {
+			if (cur >= 0) {
+				size_t ws = strspn(p, " \t");
+				hdr_append(&acc, " ", 1);
+				hdr_append(&acc, p + ws, ll > ws ? ll - ws : 0);
+			}
+		} else {
+			const char *colon = memchr(p, ':', ll);
+			size_t nl = colon ? (size_t)(colon - p) : 0;
+			while (nl && (p[nl - 1] == ' ' || p[nl - 1] == '\t'))
+				nl--;
+			for (int j = 0; colon && want[j]; j++)
+				if (strlen(want[j]) == nl && strncasecmp(p, want[j], nl) == 0 &&
+				    !json_object_get(o, want[j])) {
+					size_t off = (size_t)(colon + 1 - p);
+					while (off < ll && (p[off] == ' ' || p[off] == '\t'))
+						off++;
+					acc.len = 0;
+					hdr_append(&acc, p + off, ll - off);
+					cur = j;
+				}
+		}
+		if (!eol)
+			break;
+		p = eol + 1;
+	}
+	return o;
+}
+
+/* Tenant name and id; the strings belong to whoever made the array. */
+struct tref {
+	const char *name;
+	const char *tid;
+};
+
+/*
+ * Every tenant of sg:tenants.  The array points into *HOLD: the caller frees
+ * the array and then *HOLD (freeReplyObject).
+ */
+static struct tref *tenants_all(struct ctl_err *e, redisReply **hold, size_t *n)
+{
+	*n = 0;
+	*hold = cmd(e, "HGETALL %s", KEY_TENANTS);
+	if (!*hold)
+		return NULL;
+	struct tref *t = calloc((*hold)->elements / 2 + 1, sizeof(*t));
+	if (!t) {
+		freeReplyObject(*hold);
+		*hold = NULL;
+		fail(e, "internal", "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i + 1 < (*hold)->elements; i += 2)
+		if (key_valid_tenant_id((*hold)->element[i + 1]->str)) {
+			t[*n].name = (*hold)->element[i]->str;
+			t[*n].tid = (*hold)->element[i + 1]->str;
+			(*n)++;
+		}
+	return t;
+}
+
+#define QS_CMDS 7 /* commands per tenant in queue_stats_fill */
+
+/*
+ * Queue figures of N tenants appended to OUT, one object each: depth,
+ * oldest_age, ready, inflight, retrying, dlq, held, hold_since, paused, and
+ * "tenant" when the ref has a name.  One pipelined round trip per
+ * CTL_BATCH_TENANTS tenants, so thousands of tenants cost a few round trips
+ * rather than seven per tenant.
+ */
+static int queue_stats_fill(struct ctl_err *e, const struct tref *t, size_t n, json_t *out)
+{
+	uint64_t now = util_now_ms();
+	for (size_t b = 0; b < n; b += CTL_BATCH_TENANTS) {
+		size_t m = n - b < CTL_BATCH_TENANTS ? n - b : CTL_BATCH_TENANTS;
+		struct pipe p;
+		if (pipe_begin(e, &p) < 0)
+			return -1;
+		for (size_t i = 0; i < m; i++) {
+			const char *tid = t[b + i].tid;
+			char k[KEY_MAX];
+			pipe_add(&p, "ZCARD %s", key_all(k, tid));
+			pipe_add(&p, "ZRANGE %s 0 0 WITHSCORES", k);
+			pipe_add(&p, "ZCARD %s", key_ready(k, tid));
+			pipe_add(&p, "ZCARD %s", key_inflight(k, tid));
+			pipe_add(&p, "SCARD %s", ctl_key_retrying(k, tid));
+			pipe_add(&p, "ZCARD %s", key_dlq(k, tid));
+			pipe_add(&p, "HMGET %s state hold hold_since", key_tenant(k, tid));
+		}
+		redisReply **r = pipe_run(e, &p);
+		if (!r)
+			return -1;
+		for (size_t i = 0; i < m; i++) {
+			redisReply **x = r + i * QS_CMDS, *h = x[6];
+			json_int_t age = 0;
+			if (x[1]->type == REDIS_REPLY_ARRAY && x[1]->elements == 2) {
+				uint64_t first = strtoull(x[1]->element[1]->str, NULL, 10);
+				age = now > first ? (json_int_t)((now - first) / 1000) : 0;
+			}
+			const char *state = NULL, *hold = NULL, *since = NULL;
+			if (h->type == REDIS_REPLY_ARRAY && h->elements == 3) {
+				state = rep_str(h->element[0]);
+				hold = rep_str(h->element[1]);
+				since = rep_str(h->element[2]);
+			}
+			int held = hold && *hold;
+			json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:b}", "depth",
+					      (json_int_t)rep_int(x[0]), "oldest_age", age, "ready",
+					      (json_int_t)rep_int(x[2]), "inflight",
+					      (json_int_t)rep_int(x[3]), "retrying",
+					      (json_int_t)rep_int(x[4]), "dlq", (json_int_t)rep_int(x[5]),
+					      "held", held ? jstr_clean(hold, strlen(hold), 0) : json_null(),
+					      "hold_since",
+					      held && since ? json_integer(strtoll(since, NULL, 10)) : json_null(),
+					      "paused", state && strcmp(state, "paused") == 0);
+			if (t[b + i].name)
+				json_object_set_new(o, "tenant", json_string(t[b + i].name));
+			json_array_append_new(out, o);
+		}
+		pipe_free(r, p.n);
+	}
+	return 0;
+}
+
+/*
+ * A consistent snapshot of one message: its hash with `data` replaced by
+ * its first ARGV[2] octets under `data_head` (a 40 MB message need not
+ * cross the socket to show its Subject), where it is, and the newest
+ * ARGV[3] history events.  Read-only.
+ * KEYS: msg ready inflight retrying dlq hist; ARGV: qid, octets, events.
+ */
+static const char msg_view_lua[] =
+	"local h = redis.call('HGETALL', KEYS[1])\n"
+	"for i = 1, #h, 2 do\n"
+	"  if h[i] == 'data' then h[i] = 'data_head' h[i + 1] = string.sub(h[i + 1], 1, tonumber(ARGV[2])) end\n"
+	"end\n"
+	"local q = ARGV[1]\n"
+	"return {h, redis.call('ZSCORE', KEYS[2], q), redis.call('ZSCORE', KEYS[3], q),\n"
+	"  redis.call('SISMEMBER', KEYS[4], q), redis.call('ZSCORE', KEYS[5], q),\n"
+	"  redis.call('LLEN', KEYS[6]), redis.call('LRANGE', KEYS[6], -tonumber(ARGV[3]), -1)}\n";
+
+/* A message hash field as the protocol shows it (numbers, JSON parsed). */
+static json_t *msg_field_json(const char *f, const redisReply *v)
+{
+	static const char *const ints[] = {"arrival",      "arrival_redis", "size",     "nrcpt",
+					   "nowed",        "attempts",      "last_attempt",
+					   "next_attempt", "dlq_time",      NULL};
+	static const char *const jsons[] = {"env", "owed", "ses_ids", NULL};
+	if (name_in(ints, f))
+		return jnum_parse(v->str, 0);
+	if (name_in(jsons, f)) {
+		json_t *j = json_loadb(v->str, v->len, JSON_DECODE_ANY, NULL);
+		if (j)
+			return j;
+	}
+	return jstr_clean(v->str, v->len, 0);
+}
+
+/* Add SES MessageId ID (from a history event) to IDS unless it is there. */
+static void hist_ses_ids(json_t *ids, json_t *id)
+{
+	size_t i;
+	json_t *x;
+	if (!json_is_string(id) || json_string_length(id) == 0)
+		return;
+	json_array_foreach(ids, i, x)
+		if (json_equal(x, id))
+			return;
+	json_array_append(ids, id);
+}
+
+/*
+ * The message view of msg.show and dlq.show (doc/control-protocol.md) of
+ * QID of tenant TID (called TNAME).  DLQ_ONLY: not_found unless the message
+ * is dead-lettered.  A message without a hash is still shown while its
+ * history lives (delivered or purged, until delivery_record_ttl).
+ */
+static json_t *msg_view(struct ctl_err *e, const char *tname, const char *tid, const char *qid,
+			int dlq_only)
+{
+	char km[KEY_MAX], kr[KEY_MAX], ki[KEY_MAX], kt[KEY_MAX], kd[KEY_MAX], kh[KEY_MAX];
+	char head[16], nev[16];
+	snprintf(head, sizeof(head), "%d", HEADER_SCAN);
+	snprintf(nev, sizeof(nev), "%d", HIST_SHOW_MAX);
+	const char *argv[] = {"EVAL",
+			      msg_view_lua,
+			      "6",
+			      key_msg(km, tid, qid),
+			      key_ready(kr, tid),
+			      key_inflight(ki, tid),
+			      ctl_key_retrying(kt, tid),
+			      key_dlq(kd, tid),
+			      ctl_key_hist(kh, tid, qid),
+			      qid,
+			      head,
+			      nev};
+	redisReply *r = cmd_argv(e, (int)(sizeof(argv) / sizeof(argv[0])), argv);
+	if (!r)
+		return NULL;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 7 ||
+	    r->element[0]->type != REDIS_REPLY_ARRAY || r->element[6]->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(r);
+		return fail(e, "internal", "redis: unexpected reply to the message view");
+	}
+	redisReply *h = r->element[0], *ready = r->element[1], *inflight = r->element[2],
+		   *dlq = r->element[4], *hist = r->element[6];
+	int retrying = rep_int(r->element[3]) == 1;
+	long long nhist = rep_int(r->element[5]);
+	if (dlq_only && !rep_str(dlq)) {
+		freeReplyObject(r);
+		return fail(e, "not_found", "message %s is not in the dead-letter queue of %s", qid,
+			    tname);
+	}
+	if (h->elements == 0 && nhist == 0) {
+		freeReplyObject(r);
+		return fail(e, "not_found", "message %s not found for tenant %s", qid, tname);
+	}
+
+	json_t *msg = h->elements ? json_object() : json_null();
+	json_t *headers = json_object(), *events = json_array(), *ses_ids = json_array();
+	for (size_t i = 0; i + 1 < h->elements; i += 2) {
+		const char *f = h->element[i]->str;
+		if (strcmp(f, "data_head") == 0) {
+			json_decref(headers);
+			headers = headers_json(h->element[i + 1]->str, h->element[i + 1]->len);
+		} else if (strcmp(f, "data") != 0) {
+			json_object_set_new(msg, f, msg_field_json(f, h->element[i + 1]));
+		}
+	}
+	const char *last_final = NULL; /* the newest "delivered" or "purged" */
+	for (size_t i = 0; i < hist->elements; i++) {
+		redisReply *x = hist->element[i];
+		json_t *ev = x->type == REDIS_REPLY_STRING ? json_loadb(x->str, x->len, 0, NULL) : NULL;
+		if (!ev) {
+			json_array_append_new(events, x->type == REDIS_REPLY_STRING
+							      ? jstr_clean(x->str, x->len, 0)
+							      : json_null());
+			continue;
+		}
+		const char *name = json_string_value(json_object_get(ev, "ev"));
+		const char *result = json_string_value(json_object_get(ev, "result"));
+		if (name && (strcmp(name, "delivered") == 0 ||
+			     (strcmp(name, "attempt") == 0 && result && strcmp(result, "sent") == 0)))
+			last_final = "delivered";
+		else if (name && strcmp(name, "purged") == 0)
+			last_final = "purged";
+		hist_ses_ids(ses_ids, json_object_get(ev, "ses_id"));
+		size_t j;
+		json_t *sid;
+		json_array_foreach(json_object_get(ev, "ses_ids"), j, sid)
+			hist_ses_ids(ses_ids, sid);
+		json_array_append_new(events, ev);
+	}
+
+	const char *state;
+	uint64_t now = util_now_ms();
+	if (rep_str(dlq))
+		state = "dead-lettered";
+	else if (rep_str(inflight))
+		state = "inflight";
+	else if (rep_str(ready) && retrying)
+		state = "retrying";
+	else if (rep_str(ready) && strtoull(ready->str, NULL, 10) <= now)
+		state = "ready";
+	else if (h->elements)
+		state = "queued";
+	else
+		state = last_final ? last_final : "unknown";
+
+	json_t *o = json_pack("{s:s,s:s,s:s}", "tenant", tname, "qid", qid, "state", state);
+	if (rep_str(ready))
+		json_object_set_new(o, "due", json_integer(strtoll(ready->str, NULL, 10)));
+	if (rep_str(inflight))
+		json_object_set_new(o, "deadline", json_integer(strtoll(inflight->str, NULL, 10)));
+	/* The hash is authoritative while it exists; afterwards the history is all there is. */
+	json_t *owed = json_null();
+	if (json_is_object(msg)) {
+		json_t *env = json_object_get(msg, "env");
+		owed = json_object_get(msg, "owed");
+		owed = owed ? json_incref(owed) : json_deep_copy(json_object_get(env, "rcpt"));
+		if (!owed)
+			owed = json_null();
+		json_t *ids = json_object_get(msg, "ses_ids");
+		if (ids) {
+			json_decref(ses_ids);
+			ses_ids = json_incref(ids);
+		}
+		json_object_del(msg, "owed");
+		json_object_del(msg, "ses_ids");
+	}
+	json_object_set_new(o, "message", msg);
+	json_object_set_new(o, "headers", headers);
+	json_object_set_new(o, "owed", owed);
+	json_object_set_new(o, "ses_ids", ses_ids);
+	json_object_set_new(o, "hist", events);
+	if (nhist > (long long)hist->elements)
+		json_object_set_new(o, "hist_omitted",
+				    json_integer(nhist - (long long)hist->elements));
+	freeReplyObject(r);
+	return o;
 }
 
 static const char *arg_str(json_t *args, const char *name)
@@ -128,26 +727,21 @@ static int tenant_id(struct ctl_err *e, const char *name, char *tid)
 	return 0;
 }
 
+/* The "queue" member of tenant.show: the tenant's queue_stats_fill figures. */
 static json_t *queue_info(struct ctl_err *e, const char *tid)
 {
-	char k[KEY_MAX];
-	redisReply *n = cmd(e, "ZCARD %s", key_all(k, tid));
-	if (!n)
-		return NULL;
-	redisReply *o = cmd(e, "ZRANGE %s 0 0 WITHSCORES", k);
-	if (!o) {
-		freeReplyObject(n);
+	struct tref t = {NULL, tid};
+	json_t *a = json_array();
+	if (queue_stats_fill(e, &t, 1, a) < 0) {
+		json_decref(a);
 		return NULL;
 	}
-	json_int_t age = 0;
-	if (o->type == REDIS_REPLY_ARRAY && o->elements == 2) {
-		uint64_t first = strtoull(o->element[1]->str, NULL, 10);
-		uint64_t now = util_now_ms();
-		age = now > first ? (json_int_t)((now - first) / 1000) : 0;
-	}
-	json_t *q = json_pack("{s:I,s:I}", "depth", (json_int_t)n->integer, "oldest_age", age);
-	freeReplyObject(n);
-	freeReplyObject(o);
+	json_t *q = json_incref(json_array_get(a, 0));
+	json_decref(a);
+	/* held and paused are the tenant's own fields there. */
+	json_object_del(q, "held");
+	json_object_del(q, "hold_since");
+	json_object_del(q, "paused");
 	return q;
 }
 
@@ -163,16 +757,30 @@ static json_t *tenant_json(struct ctl_err *e, const char *tid, int detail)
 		return fail(e, "not_found", "tenant not found");
 	}
 	json_t *t = json_object();
-	static const char *ints[] = {"created", "max_message_size", "max_recipients", NULL};
+	static const char *const ints[] = {"created", "max_message_size", "max_recipients", NULL};
+	/* Written by the workers; absent until they know, so shown only when set. */
+	static const char *const dints[] = {"hold_since", "ses_max_24h", "ses_sent_24h",
+					    "ses_checked", "quota_override", NULL};
+	static const char *const dreals[] = {"ses_max_send_rate", "rate_override", NULL};
 	for (size_t i = 0; i + 1 < h->elements; i += 2) {
 		const char *f = h->element[i]->str, *v = h->element[i + 1]->str;
-		int is_int = 0;
-		for (int j = 0; ints[j]; j++)
-			if (strcmp(f, ints[j]) == 0)
-				is_int = 1;
-		json_object_set_new(t, f, is_int ? json_integer(strtoll(v, NULL, 10)) : json_string(v));
+		json_t *j;
+		if (name_in(ints, f))
+			j = json_integer(strtoll(v, NULL, 10));
+		else if (name_in(dints, f) || name_in(dreals, f))
+			j = *v ? jnum_parse(v, name_in(dreals, f)) : NULL;
+		else
+			j = jstr_clean(v, h->element[i + 1]->len, 0);
+		if (j)
+			json_object_set_new(t, f, j);
 	}
 	freeReplyObject(h);
+	/* An empty hold is no hold (doc/redis-keys.md). */
+	const char *hold = json_string_value(json_object_get(t, "hold"));
+	if (!hold || !*hold) {
+		json_object_del(t, "hold");
+		json_object_del(t, "hold_since");
+	}
 	redisReply *d = cmd(e, "SMEMBERS %s", key_tenant_domains(k, tid));
 	if (!d) {
 		json_decref(t);
@@ -355,34 +963,74 @@ static json_t *c_tenant_show(json_t *args, struct ctl_err *e)
 	return tenant_json(e, tid, 1);
 }
 
+/* "14", "0.5": recipients per second, as the admin overrides SES's MaxSendRate. */
+static int valid_rate(const char *v)
+{
+	size_t ip = strspn(v, "0123456789"), fp = 0;
+	if (ip == 0 || ip > 9)
+		return 0;
+	if (v[ip] == '.') {
+		fp = strspn(v + ip + 1, "0123456789");
+		if (fp == 0 || fp > 6)
+			return 0;
+		fp++;
+	}
+	return v[ip + fp] == '\0' && strtod(v, NULL) > 0;
+}
+
+/* An SES configuration set name: [A-Za-z0-9_-]{1,64}. */
+static int valid_configuration_set(const char *v)
+{
+	size_t n = strlen(v);
+	return n >= 1 && n <= 64 &&
+	       strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n;
+}
+
+/*
+ * One tenant setting.  The limits and AWS identity are always present; the
+ * delivery overrides are present only when set, so an empty value removes
+ * them and the workers fall back to what SES says.
+ */
 static json_t *c_tenant_set(json_t *args, struct ctl_err *e)
 {
 	char tid[TENANT_ID_LEN + 1], k[KEY_MAX];
 	if (tenant_id(e, arg_str(args, "name"), tid) < 0)
 		return NULL;
 	const char *key = arg_str(args, "key"), *val = arg_str(args, "value");
-	static const char *nums[] = {"max_message_size", "max_recipients", NULL};
-	static const char *strs[] = {"aws_account_id", "role_arn", "external_id", NULL};
+	static const char *const nums[] = {"max_message_size", "max_recipients", "quota_override",
+					   NULL};
+	static const char *const strs[] = {"aws_account_id", "role_arn", "external_id", NULL};
+	static const char *const clearable[] = {"rate_override", "quota_override",
+						"configuration_set", NULL};
 	if (!key || !val)
 		return fail(e, "invalid", "tenant.set needs key and value");
-	int ok = 0;
-	for (int i = 0; nums[i]; i++)
-		if (strcmp(key, nums[i]) == 0) {
-			char *end;
-			errno = 0;
-			unsigned long long v = strtoull(val, &end, 10);
-			if (*val == '\0' || *end || errno || v > (1ULL << 40))
-				return fail(e, "invalid", "%s must be a non-negative integer", key);
-			ok = 1;
-		}
-	for (int i = 0; strs[i]; i++)
-		if (strcmp(key, strs[i]) == 0) {
-			if (strlen(val) > 256 || strpbrk(val, " \r\n"))
-				return fail(e, "invalid", "invalid %s", key);
-			ok = 1;
-		}
-	if (!ok)
+	if (name_in(clearable, key) && *val == '\0') {
+		if (cmd_ok(e, "HDEL %s %s", key_tenant(k, tid), key) < 0)
+			return NULL;
+		return tenant_json(e, tid, 1);
+	}
+	if (name_in(nums, key)) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(val, &end, 10);
+		if (*val < '0' || *val > '9' || *end || errno || v > (1ULL << 40))
+			return fail(e, "invalid", "%s must be a non-negative integer", key);
+	} else if (name_in(strs, key)) {
+		if (strlen(val) > 256 || strpbrk(val, " \r\n"))
+			return fail(e, "invalid", "invalid %s", key);
+	} else if (strcmp(key, "rate_override") == 0) {
+		if (!valid_rate(val))
+			return fail(e, "invalid",
+				    "rate_override must be a decimal number of recipients per second "
+				    "above 0 (e.g. 14 or 0.5), or empty to clear it");
+	} else if (strcmp(key, "configuration_set") == 0) {
+		if (!valid_configuration_set(val))
+			return fail(e, "invalid",
+				    "configuration_set must be 1-64 of A-Z a-z 0-9 _ -, or empty to "
+				    "clear it");
+	} else {
 		return fail(e, "invalid", "unknown tenant setting: %s", key);
+	}
 	if (cmd_ok(e, "HSET %s %s %s", key_tenant(k, tid), key, val) < 0)
 		return NULL;
 	return tenant_json(e, tid, 1);
@@ -411,6 +1059,55 @@ static json_t *c_tenant_resume(json_t *args, struct ctl_err *e)
 	return set_state(args, e, "active");
 }
 
+/*
+ * The admin says the tenant's SES account can send again: clear the hold
+ * (and the workers' note that they set it themselves, hold_auto), and put
+ * the tenant at the front of the workers' index so its waiting mail goes now
+ * rather than after the next GetAccount check.
+ */
+static json_t *c_tenant_release(json_t *args, struct ctl_err *e)
+{
+	char tid[TENANT_ID_LEN + 1], k[KEY_MAX], now[32];
+	if (tenant_id(e, arg_str(args, "name"), tid) < 0 ||
+	    cmd_ok(e, "HDEL %s hold hold_since hold_auto", key_tenant(k, tid)) < 0 ||
+	    redis_now_ms(e, now, sizeof(now)) < 0 ||
+	    cmd_ok(e, "ZADD %s LT %s %s", KEY_SCHED, now, tid) < 0)
+		return NULL;
+	log_kv(LOG_NOTICE, "tenant_released", "tenant", arg_str(args, "name"), NULL);
+	return tenant_json(e, tid, 1);
+}
+
+/*
+ * Delete the hash and history of every message in TID's zset ZKEY (queued or
+ * dead-lettered mail of a tenant being deleted), a pipelined batch at a
+ * time; returns how many there were.  Histories of mail already delivered
+ * are left to expire.
+ */
+static long long drop_messages(struct ctl_err *e, const char *tid, const char *zkey)
+{
+	redisReply *m = cmd(e, "ZRANGE %s 0 -1", zkey);
+	long long n = 0;
+	for (size_t b = 0; m && b < m->elements; b += CTL_BATCH_MSGS) {
+		size_t end = m->elements - b < CTL_BATCH_MSGS ? m->elements : b + CTL_BATCH_MSGS;
+		struct pipe p;
+		if (pipe_begin(e, &p) < 0)
+			break;
+		for (size_t i = b; i < end; i++) {
+			char mk[KEY_MAX], hk[KEY_MAX];
+			pipe_add(&p, "DEL %s %s", key_msg(mk, tid, m->element[i]->str),
+				 ctl_key_hist(hk, tid, m->element[i]->str));
+		}
+		redisReply **r = pipe_run(e, &p);
+		if (!r)
+			break;
+		pipe_free(r, p.n);
+		n += (long long)(end - b);
+	}
+	if (m)
+		freeReplyObject(m);
+	return n;
+}
+
 static json_t *c_tenant_delete(json_t *args, struct ctl_err *e)
 {
 	const char *name = arg_str(args, "name");
@@ -422,10 +1119,15 @@ static json_t *c_tenant_delete(json_t *args, struct ctl_err *e)
 	if (!q)
 		return NULL;
 	json_int_t depth = json_integer_value(json_object_get(q, "depth"));
+	json_int_t dead = json_integer_value(json_object_get(q, "dlq"));
 	json_decref(q);
 	if (depth > 0 && !force)
 		return fail(e, "conflict", "tenant %s has %lld queued message(s); use --force to drop them",
 			    name, (long long)depth);
+	if (dead > 0 && !force)
+		return fail(e, "conflict",
+			    "tenant %s has %lld dead-lettered message(s); use --force to drop them",
+			    name, (long long)dead);
 	/* Credentials first: from here on no new AUTH succeeds anywhere. */
 	redisReply *c = cmd(e, "SMEMBERS %s", key_tenant_creds(k, tid));
 	if (!c)
@@ -437,23 +1139,16 @@ static json_t *c_tenant_delete(json_t *args, struct ctl_err *e)
 	freeReplyObject(c);
 	/* Then the tenant record: in-flight sessions' commits now fail. */
 	cmd_ok(e, "DEL %s", key_tenant(k, tid));
-	redisReply *m = cmd(e, "ZRANGE %s 0 -1", key_all(k, tid));
-	long long dropped = 0;
-	for (size_t i = 0; m && i < m->elements; i++) {
-		char mk[KEY_MAX];
-		cmd_ok(e, "DEL %s", key_msg(mk, tid, m->element[i]->str));
-		dropped++;
-	}
-	if (m)
-		freeReplyObject(m);
+	long long dropped = drop_messages(e, tid, key_all(k, tid)) + drop_messages(e, tid, key_dlq(k, tid));
 	redisReply *d = cmd(e, "SMEMBERS %s", key_tenant_domains(k, tid));
 	for (size_t i = 0; d && i < d->elements; i++)
 		cmd_ok(e, "HDEL %s %s", KEY_DOMAINS, d->element[i]->str);
 	if (d)
 		freeReplyObject(d);
-	char k2[KEY_MAX], k3[KEY_MAX], k4[KEY_MAX], k5[KEY_MAX], k6[KEY_MAX];
-	cmd_ok(e, "DEL %s %s %s %s %s %s", key_tenant_domains(k, tid), key_tenant_creds(k2, tid),
-	       key_ready(k3, tid), key_inflight(k4, tid), key_all(k5, tid), key_dlq(k6, tid));
+	char k2[KEY_MAX], k3[KEY_MAX], k4[KEY_MAX], k5[KEY_MAX], k6[KEY_MAX], k7[KEY_MAX];
+	cmd_ok(e, "DEL %s %s %s %s %s %s %s", key_tenant_domains(k, tid), key_tenant_creds(k2, tid),
+	       key_ready(k3, tid), key_inflight(k4, tid), key_all(k5, tid), key_dlq(k6, tid),
+	       ctl_key_retrying(k7, tid));
 	cmd_ok(e, "ZREM %s %s", KEY_SCHED, tid);
 	if (cmd_ok(e, "HDEL %s %s", KEY_TENANTS, name) < 0)
 		return NULL;
@@ -569,46 +1264,406 @@ static json_t *c_queue_stats(json_t *args, struct ctl_err *e)
 {
 	const char *name = arg_str(args, "tenant");
 	json_t *list = json_array();
-	json_int_t total = 0, oldest = 0;
-	redisReply *r;
+	redisReply *hold = NULL;
+	struct tref one, *t = &one;
+	size_t n = 1;
+	char tid[TENANT_ID_LEN + 1];
 	if (name) {
-		char tid[TENANT_ID_LEN + 1];
 		if (tenant_id(e, name, tid) < 0) {
 			json_decref(list);
 			return NULL;
 		}
-		r = NULL;
-		json_t *q = queue_info(e, tid);
-		if (!q) {
-			json_decref(list);
-			return NULL;
-		}
-		json_object_set_new(q, "tenant", json_string(name));
-		json_array_append_new(list, q);
-	} else {
-		r = cmd(e, "HGETALL %s", KEY_TENANTS);
-		if (!r) {
-			json_decref(list);
-			return NULL;
-		}
-		for (size_t i = 0; i + 1 < r->elements; i += 2) {
-			json_t *q = queue_info(e, r->element[i + 1]->str);
-			if (!q)
-				continue;
-			json_object_set_new(q, "tenant", json_string(r->element[i]->str));
-			json_array_append_new(list, q);
-		}
-		freeReplyObject(r);
+		one.name = name;
+		one.tid = tid;
+	} else if (!(t = tenants_all(e, &hold, &n))) {
+		json_decref(list);
+		return NULL;
 	}
+	int rv = queue_stats_fill(e, t, n, list);
+	if (t != &one)
+		free(t);
+	if (hold)
+		freeReplyObject(hold);
+	if (rv < 0) {
+		json_decref(list);
+		return NULL;
+	}
+	/* Totals: sums of the counts, the oldest age, and how many tenants are held or paused. */
+	static const char *const sums[] = {"depth", "ready", "inflight", "retrying", "dlq", NULL};
+	json_int_t total[5] = {0}, oldest = 0, held = 0, paused = 0;
 	size_t i;
 	json_t *q;
 	json_array_foreach(list, i, q) {
-		total += json_integer_value(json_object_get(q, "depth"));
+		for (int j = 0; sums[j]; j++)
+			total[j] += json_integer_value(json_object_get(q, sums[j]));
 		json_int_t a = json_integer_value(json_object_get(q, "oldest_age"));
 		if (a > oldest)
 			oldest = a;
+		held += json_is_string(json_object_get(q, "held"));
+		paused += json_is_true(json_object_get(q, "paused"));
 	}
-	return json_pack("{s:o,s:I,s:I}", "tenants", list, "depth", total, "oldest_age", oldest);
+	return json_pack("{s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "tenants", list, "depth", total[0],
+			 "oldest_age", oldest, "ready", total[1], "inflight", total[2], "retrying",
+			 total[3], "dlq", total[4], "held", held, "paused", paused);
+}
+
+/* dlq.list: ARGV[1] octets of reason; KEYS: message hashes.  Read-only. */
+static const char dlq_list_lua[] =
+	"local out = {}\n"
+	"for i, k in ipairs(KEYS) do\n"
+	"  local v = redis.call('HMGET', k, 'dlq_time', 'dlq_reason', 'env', 'nrcpt', 'size', 'attempts')\n"
+	"  local from = false\n"
+	"  if v[3] then\n"
+	"    local ok, env = pcall(cjson.decode, v[3])\n"
+	"    if ok and type(env) == 'table' and type(env.from) == 'string' then from = env.from end\n"
+	"  end\n"
+	"  if v[2] then v[2] = string.sub(v[2], 1, tonumber(ARGV[1])) end\n"
+	"  out[i] = {v[1], v[2], from, v[4], v[5], v[6]}\n"
+	"end\n"
+	"return out\n";
+
+/*
+ * dlq.retry and dlq.purge over a batch of QIDs of one tenant.  KEYS: dlq
+ * ready all, then msg and hist of each QID in ARGV[2..], so every key the
+ * script touches is declared and on the tenant's slot.  Only QIDs still in
+ * the dlq are touched: a message retried or purged meanwhile is skipped.
+ */
+static const char dlq_retry_lua[] =
+	"local t = redis.call('TIME')\n"
+	"local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))\n"
+	"local ev = '{\"t\":' .. now .. ',\"ev\":\"dlq-retry\"}'\n"
+	"local moved, dropped = 0, 0\n"
+	"for i = 2, #ARGV do\n"
+	"  local q, mk, hk = ARGV[i], KEYS[2 * i], KEYS[2 * i + 1]\n"
+	"  if redis.call('ZREM', KEYS[1], q) == 1 then\n"
+	"    if redis.call('EXISTS', mk) == 1 then\n"
+	"      local a = redis.call('HMGET', mk, 'arrival_redis', 'arrival')\n"
+	"      redis.call('HDEL', mk, 'dlq_reason', 'dlq_time', 'next_attempt')\n"
+	"      redis.call('HSET', mk, 'attempts', '0')\n"
+	"      redis.call('ZADD', KEYS[2], now, q)\n"
+	"      redis.call('ZADD', KEYS[3], tonumber(a[1]) or tonumber(a[2]) or now, q)\n"
+	"      redis.call('PERSIST', hk)\n"
+	"      redis.call('RPUSH', hk, ev)\n"
+	"      moved = moved + 1\n"
+	"    else\n"
+	"      dropped = dropped + 1\n"
+	"    end\n"
+	"  end\n"
+	"end\n"
+	"return {moved, dropped, now}\n";
+
+/* ARGV[1]: seconds the history is kept after the purge. */
+static const char dlq_purge_lua[] =
+	"local t = redis.call('TIME')\n"
+	"local now = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))\n"
+	"local ev = '{\"t\":' .. now .. ',\"ev\":\"purged\"}'\n"
+	"local n = 0\n"
+	"for i = 2, #ARGV do\n"
+	"  if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then\n"
+	"    redis.call('DEL', KEYS[2 * i])\n"
+	"    redis.call('RPUSH', KEYS[2 * i + 1], ev)\n"
+	"    redis.call('EXPIRE', KEYS[2 * i + 1], ARGV[1])\n"
+	"    n = n + 1\n"
+	"  end\n"
+	"end\n"
+	"return {n, 0, now}\n";
+
+struct dlq_count {
+	long long done;    /* retried or purged */
+	long long dropped; /* dlq entries without a message hash, removed */
+	char now[32];      /* Redis time of the last batch (ms) */
+};
+
+/* Run SCRIPT over the N QIDS of TID with ARG as ARGV[1]; adds to *C. */
+static int dlq_batch(struct ctl_err *e, const char *script, const char *tid, const char *arg,
+		     const char *const *qids, size_t n, struct dlq_count *c)
+{
+	size_t nkeys = 3 + 2 * n, argc = 3 + nkeys + 1 + n;
+	const char **argv = calloc(argc, sizeof(*argv));
+	char(*keys)[KEY_MAX] = calloc(nkeys, sizeof(*keys));
+	char numkeys[16];
+	if (!argv || !keys) {
+		free(argv);
+		free(keys);
+		fail(e, "internal", "out of memory");
+		return -1;
+	}
+	snprintf(numkeys, sizeof(numkeys), "%zu", nkeys);
+	argv[0] = "EVAL";
+	argv[1] = script;
+	argv[2] = numkeys;
+	argv[3] = key_dlq(keys[0], tid);
+	argv[4] = key_ready(keys[1], tid);
+	argv[5] = key_all(keys[2], tid);
+	for (size_t i = 0; i < n; i++) {
+		argv[6 + 2 * i] = key_msg(keys[3 + 2 * i], tid, qids[i]);
+		argv[7 + 2 * i] = ctl_key_hist(keys[4 + 2 * i], tid, qids[i]);
+	}
+	argv[3 + nkeys] = arg;
+	for (size_t i = 0; i < n; i++)
+		argv[4 + nkeys + i] = qids[i];
+	redisReply *r = cmd_argv(e, (int)argc, argv);
+	free(argv);
+	free(keys);
+	if (!r)
+		return -1;
+	int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 3;
+	if (ok) {
+		c->done += rep_int(r->element[0]);
+		c->dropped += rep_int(r->element[1]);
+		if (rep_str(r->element[2]))
+			util_strlcpy(c->now, r->element[2]->str, sizeof(c->now));
+	}
+	freeReplyObject(r);
+	if (!ok)
+		fail(e, "internal", "redis: unexpected reply to the dlq script");
+	return ok ? 0 : -1;
+}
+
+/*
+ * Apply SCRIPT to every entry of TID's dlq, CTL_BATCH_MSGS per call so that a
+ * dlq of a million entries never blocks Redis for long.  Only entries that
+ * were there when it started: it stops at the newest score seen then, and
+ * after as many entries as there were, so mail dead-lettered again while it
+ * runs (a retry that fails at once) cannot keep it going.
+ */
+static int dlq_all(struct ctl_err *e, const char *script, const char *tid, const char *arg,
+		   struct dlq_count *c)
+{
+	char k[KEY_MAX], max[64];
+	redisReply *r = cmd(e, "ZREVRANGE %s 0 0 WITHSCORES", key_dlq(k, tid));
+	if (!r)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+		freeReplyObject(r);
+		return 0; /* empty */
+	}
+	util_strlcpy(max, r->element[1]->str, sizeof(max));
+	freeReplyObject(r);
+	if (!(r = cmd(e, "ZCARD %s", k)))
+		return -1;
+	long long budget = r->integer;
+	freeReplyObject(r);
+	while (budget > 0) {
+		r = cmd(e, "ZRANGEBYSCORE %s -inf %s LIMIT 0 %d", k, max, CTL_BATCH_MSGS);
+		if (!r)
+			return -1;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+			freeReplyObject(r);
+			break;
+		}
+		const char **qids = calloc(r->elements, sizeof(*qids));
+		if (!qids) {
+			freeReplyObject(r);
+			fail(e, "internal", "out of memory");
+			return -1;
+		}
+		for (size_t i = 0; i < r->elements; i++)
+			qids[i] = r->element[i]->str;
+		int rv = dlq_batch(e, script, tid, arg, qids, r->elements, c);
+		budget -= (long long)r->elements;
+		free(qids);
+		freeReplyObject(r);
+		if (rv < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * dlq.retry (PURGE 0) and dlq.purge (PURGE 1): args tenant and either qid
+ * or all: true.
+ */
+static json_t *dlq_apply(json_t *args, struct ctl_err *e, int purge)
+{
+	const char *name = arg_str(args, "tenant"), *q = arg_str(args, "qid");
+	int all = json_is_true(json_object_get(args, "all"));
+	char tid[TENANT_ID_LEN + 1], qid[QUEUE_ID_LEN + 1], ttl[32];
+	struct dlq_count c = {0};
+	if (tenant_id(e, name, tid) < 0)
+		return NULL;
+	if (all == (q != NULL))
+		return fail(e, "invalid", "%s needs either qid or all, not both",
+			    purge ? "dlq.purge" : "dlq.retry");
+	if (q && qid_parse(e, q, qid) < 0)
+		return NULL;
+	snprintf(ttl, sizeof(ttl), "%d", cfg->delivery_record_ttl);
+	const char *script = purge ? dlq_purge_lua : dlq_retry_lua;
+	const char *const one[] = {qid};
+	if (all ? dlq_all(e, script, tid, ttl, &c) < 0 : dlq_batch(e, script, tid, ttl, one, 1, &c) < 0)
+		return NULL;
+	if (!all && c.done == 0)
+		return fail(e, "not_found",
+			    c.dropped ? "message %s of %s was dead-lettered without its content; its "
+					"entry has been removed"
+				      : "message %s is not in the dead-letter queue of %s",
+			    qid, name);
+	/* Another slot in a cluster, so not in the script; workers' sweeps repair a miss. */
+	if (!purge && c.done > 0)
+		cmd_ok(e, "ZADD %s LT %s %s", KEY_SCHED, c.now, tid);
+	char n[32];
+	snprintf(n, sizeof(n), "%lld", c.done);
+	log_kv(LOG_NOTICE, purge ? "dlq_purged" : "dlq_retried", "tenant", name, "qid",
+	       all ? "all" : qid, "count", n, NULL);
+	return json_pack("{s:I,s:I}", purge ? "purged" : "retried", (json_int_t)c.done, "dropped",
+			 (json_int_t)c.dropped);
+}
+
+static json_t *c_dlq_retry(json_t *args, struct ctl_err *e)
+{
+	return dlq_apply(args, e, 0);
+}
+
+static json_t *c_dlq_purge(json_t *args, struct ctl_err *e)
+{
+	return dlq_apply(args, e, 1);
+}
+
+/* Newest first, at most `limit` (default 100): what an admin scans to decide. */
+static json_t *c_dlq_list(json_t *args, struct ctl_err *e)
+{
+	const char *name = arg_str(args, "tenant");
+	char tid[TENANT_ID_LEN + 1], k[KEY_MAX], reason[16];
+	json_t *lim = json_object_get(args, "limit");
+	json_int_t limit = DLQ_LIST_DEFAULT;
+	if (tenant_id(e, name, tid) < 0)
+		return NULL;
+	if (lim && !json_is_null(lim)) {
+		limit = json_is_integer(lim) ? json_integer_value(lim) : 0;
+		if (limit < 1 || limit > DLQ_LIST_MAX)
+			return fail(e, "invalid", "limit must be an integer from 1 to %d",
+				    DLQ_LIST_MAX);
+	}
+	redisReply *n = cmd(e, "ZCARD %s", key_dlq(k, tid));
+	if (!n)
+		return NULL;
+	json_int_t total = n->integer;
+	freeReplyObject(n);
+	redisReply *z = cmd(e, "ZREVRANGE %s 0 %lld WITHSCORES", k, (long long)limit - 1);
+	if (!z)
+		return NULL;
+	json_t *list = json_array();
+	/* One octet more than shown, so that jstr_clean sees and marks the cut. */
+	snprintf(reason, sizeof(reason), "%d", DLQ_REASON_LIST + 1);
+	size_t count = z->type == REDIS_REPLY_ARRAY ? z->elements / 2 : 0;
+	for (size_t b = 0; b < count; b += CTL_BATCH_MSGS) {
+		size_t m = count - b < CTL_BATCH_MSGS ? count - b : CTL_BATCH_MSGS;
+		const char **argv = calloc(4 + m, sizeof(*argv));
+		char(*keys)[KEY_MAX] = calloc(m, sizeof(*keys));
+		char numkeys[16];
+		redisReply *r = NULL;
+		if (argv && keys) {
+			snprintf(numkeys, sizeof(numkeys), "%zu", m);
+			argv[0] = "EVAL";
+			argv[1] = dlq_list_lua;
+			argv[2] = numkeys;
+			for (size_t i = 0; i < m; i++)
+				argv[3 + i] = key_msg(keys[i], tid, z->element[2 * (b + i)]->str);
+			argv[3 + m] = reason;
+			r = cmd_argv(e, (int)(4 + m), argv);
+		} else {
+			fail(e, "internal", "out of memory");
+		}
+		free(argv);
+		free(keys);
+		if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != m) {
+			if (r) {
+				freeReplyObject(r);
+				fail(e, "internal", "redis: unexpected reply to dlq.list");
+			}
+			freeReplyObject(z);
+			json_decref(list);
+			return NULL;
+		}
+		for (size_t i = 0; i < m; i++) {
+			redisReply *v = r->element[i], *score = z->element[2 * (b + i) + 1];
+			const char *f[6] = {NULL};
+			for (size_t j = 0; v->type == REDIS_REPLY_ARRAY && j < v->elements && j < 6; j++)
+				f[j] = rep_str(v->element[j]);
+			json_t *o = json_pack("{s:s}", "qid", z->element[2 * (b + i)]->str);
+			json_object_set_new(o, "dlq_time", jnum_parse(f[0] ? f[0] : score->str, 0));
+			json_object_set_new(o, "dlq_reason",
+					    f[1] ? jstr_clean(f[1], strlen(f[1]), DLQ_REASON_LIST)
+						 : json_null());
+			json_object_set_new(o, "from", f[2] ? jstr_clean(f[2], strlen(f[2]), 0) : json_null());
+			json_object_set_new(o, "nrcpt", f[3] ? jnum_parse(f[3], 0) : json_null());
+			json_object_set_new(o, "size", f[4] ? jnum_parse(f[4], 0) : json_null());
+			json_object_set_new(o, "attempts", f[5] ? jnum_parse(f[5], 0) : json_null());
+			json_array_append_new(list, o);
+		}
+		freeReplyObject(r);
+	}
+	freeReplyObject(z);
+	return json_pack("{s:s,s:I,s:o}", "tenant", name, "total", total, "messages", list);
+}
+
+static json_t *c_dlq_show(json_t *args, struct ctl_err *e)
+{
+	const char *name = arg_str(args, "tenant");
+	char tid[TENANT_ID_LEN + 1], qid[QUEUE_ID_LEN + 1];
+	if (tenant_id(e, name, tid) < 0 || qid_parse(e, arg_str(args, "qid"), qid) < 0)
+		return NULL;
+	return msg_view(e, name, tid, qid, 1);
+}
+
+/*
+ * msg.show: with `tenant`, that tenant's message; without, the tenant is
+ * found by asking every tenant's slot for the message hash or its history,
+ * CTL_BATCH_TENANTS tenants per pipelined round trip.
+ */
+static json_t *c_msg_show(json_t *args, struct ctl_err *e)
+{
+	const char *name = arg_str(args, "tenant");
+	char tid[TENANT_ID_LEN + 1], qid[QUEUE_ID_LEN + 1];
+	if (qid_parse(e, arg_str(args, "qid"), qid) < 0)
+		return NULL;
+	if (name) {
+		if (tenant_id(e, name, tid) < 0)
+			return NULL;
+		return msg_view(e, name, tid, qid, 0);
+	}
+	redisReply *hold;
+	size_t n;
+	struct tref *t = tenants_all(e, &hold, &n);
+	if (!t)
+		return NULL;
+	const struct tref *found = NULL, *by_hist = NULL;
+	for (size_t b = 0; b < n && !found; b += CTL_BATCH_TENANTS) {
+		size_t m = n - b < CTL_BATCH_TENANTS ? n - b : CTL_BATCH_TENANTS;
+		struct pipe p;
+		if (pipe_begin(e, &p) < 0)
+			break;
+		for (size_t i = 0; i < m; i++) {
+			char mk[KEY_MAX], hk[KEY_MAX];
+			pipe_add(&p, "EXISTS %s", key_msg(mk, t[b + i].tid, qid));
+			pipe_add(&p, "EXISTS %s", ctl_key_hist(hk, t[b + i].tid, qid));
+		}
+		redisReply **r = pipe_run(e, &p);
+		if (!r) {
+			free(t);
+			freeReplyObject(hold);
+			return NULL;
+		}
+		for (size_t i = 0; i < m && !found; i++) {
+			if (rep_int(r[2 * i]) == 1)
+				found = &t[b + i]; /* a stored message beats a history */
+			else if (rep_int(r[2 * i + 1]) == 1 && !by_hist)
+				by_hist = &t[b + i];
+		}
+		pipe_free(r, p.n);
+	}
+	if (!found)
+		found = by_hist;
+	json_t *o = NULL;
+	if (found) {
+		util_strlcpy(tid, found->tid, sizeof(tid));
+		o = msg_view(e, found->name, tid, qid, 0);
+	} else if (!redis_ready(e)) {
+		fail(e, "not_found", "message %s not found in any tenant", qid);
+	}
+	free(t);
+	freeReplyObject(hold);
+	return o;
 }
 
 static const struct {
@@ -628,7 +1683,13 @@ static const struct {
 	{"cred.add", c_cred_add},
 	{"cred.list", c_cred_list},
 	{"cred.revoke", c_cred_revoke},
+	{"tenant.release", c_tenant_release},
 	{"queue.stats", c_queue_stats},
+	{"dlq.list", c_dlq_list},
+	{"dlq.show", c_dlq_show},
+	{"dlq.retry", c_dlq_retry},
+	{"dlq.purge", c_dlq_purge},
+	{"msg.show", c_msg_show},
 };
 
 /* One request line -> one response line (caller frees). */

@@ -179,6 +179,29 @@ static void fmt_time(char *buf, size_t len, long long epoch)
 		snprintf(buf, len, "-");
 }
 
+/* Milliseconds since the epoch (queue and delivery times), to the second or the ms. */
+static void fmt_time_ms(char *buf, size_t len, long long ms, int precise)
+{
+	char s[64];
+
+	fmt_time(s, sizeof(s), ms > 0 ? ms / 1000 : 0);
+	if (!precise || ms <= 0 || strlen(s) < 2)
+		snprintf(buf, len, "%s", s);
+	else
+		snprintf(buf, len, "%.*s.%03lldZ", (int)strlen(s) - 1, s, ms % 1000);
+}
+
+/* 1 and *OUT if KEY holds a number, integer or real (rates). */
+static int jreal(const json_t *obj, const char *key, double *out)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	if (!json_is_number(v))
+		return 0;
+	*out = json_number_value(v);
+	return 1;
+}
+
 /* A duration with its two most significant units: 45s, 3m12s, 2h05m, 4d07h. */
 static void fmt_age(char *buf, size_t len, long long s)
 {
@@ -578,11 +601,14 @@ static void show_tenant(const struct command *cmd, const json_t *args, const jso
 	static const char *const known[] = {
 		"id", "name", "state", "created", "domains", "aws_account_id", "role_arn",
 		"external_id", "max_message_size", "max_recipients", "paused_reason",
-		"credentials", "queue", NULL,
+		"credentials", "queue", "hold", "hold_since", "configuration_set",
+		"ses_max_send_rate", "rate_override", "ses_max_24h", "ses_sent_24h",
+		"quota_override", "ses_checked", NULL,
 	};
 	struct kvlist kv = {0};
 	const json_t *q;
 	long long v, depth;
+	double d;
 	char buf[64];
 	char *domains;
 
@@ -595,6 +621,12 @@ static void show_tenant(const struct command *cmd, const json_t *args, const jso
 	kv_add(&kv, "state", "%s", or_dash(jstr(t, "state")));
 	if (jstr(t, "paused_reason") != NULL && *jstr(t, "paused_reason") != '\0')
 		kv_add(&kv, "paused reason", "%s", jstr(t, "paused_reason"));
+	/* Held: SES refuses to send for this tenant (set by the workers). */
+	if (jstr(t, "hold") != NULL) {
+		kv_add(&kv, "held", "%s", jstr(t, "hold"));
+		fmt_time_ms(buf, sizeof(buf), jnum(t, "hold_since", &v) ? v : 0, 0);
+		kv_add(&kv, "held since", "%s", buf);
+	}
 	fmt_time(buf, sizeof(buf), jnum(t, "created", &v) ? v : 0);
 	kv_add(&kv, "created", "%s", buf);
 	domains = join_strings(json_object_get(t, "domains"));
@@ -605,17 +637,44 @@ static void show_tenant(const struct command *cmd, const json_t *args, const jso
 	kv_add(&kv, "external id", "%s", or_dash(jstr(t, "external_id")));
 	kv_add_limit(&kv, "max message size", t, "max_message_size", 1);
 	kv_add_limit(&kv, "max recipients", t, "max_recipients", 0);
+	/* Delivery settings and SES's view of the account, when known. */
+	if (jstr(t, "configuration_set") != NULL)
+		kv_add(&kv, "configuration set", "%s", or_dash(jstr(t, "configuration_set")));
+	if (jreal(t, "ses_max_send_rate", &d))
+		kv_add(&kv, "ses send rate", "%g/s", d);
+	if (jreal(t, "rate_override", &d))
+		kv_add(&kv, "rate override", "%g/s", d);
+	if (jnum(t, "ses_max_24h", &v)) {
+		long long sent;
+		if (jnum(t, "ses_sent_24h", &sent))
+			kv_add(&kv, "ses 24h quota", "%lld (%lld sent)", v, sent);
+		else
+			kv_add(&kv, "ses 24h quota", "%lld", v);
+	}
+	if (jnum(t, "quota_override", &v))
+		kv_add(&kv, "quota override", "%lld per 24h", v);
+	if (jnum(t, "ses_checked", &v)) {
+		fmt_time_ms(buf, sizeof(buf), v, 0);
+		kv_add(&kv, "ses checked", "%s", buf);
+	}
 	if (jnum(t, "credentials", &v))
 		kv_add(&kv, "credentials", "%lld", v);
 	q = json_object_get(t, "queue");
 	if (json_is_object(q) && jnum(q, "depth", &depth)) {
+		long long ready = 0, inflight = 0, retrying = 0;
 		kv_add(&kv, "queue depth", "%lld", depth);
+		if (jnum(q, "ready", &ready) && jnum(q, "inflight", &inflight) &&
+		    jnum(q, "retrying", &retrying) && depth > 0)
+			kv_add(&kv, "queue states", "%lld ready, %lld in flight, %lld retrying", ready,
+			       inflight, retrying);
 		if (depth > 0 && jnum(q, "oldest_age", &v)) {
 			fmt_age(buf, sizeof(buf), v);
 			kv_add(&kv, "queue oldest", "%s", buf);
 		} else {
 			kv_add(&kv, "queue oldest", "-");
 		}
+		if (jnum(q, "dlq", &v))
+			kv_add(&kv, "dead-lettered", "%lld", v);
 	}
 	kv_add_unknown(&kv, t, known);
 	kv_print(&kv);
@@ -743,9 +802,11 @@ static void show_revoked(const struct command *cmd, const json_t *args, const js
 	free(disp);
 }
 
-static void queue_row(struct table *tab, const char *name, const json_t *o)
+/* One row of `queue stats`; STATE is the last column. */
+static void queue_row(struct table *tab, const char *name, const json_t *o, const char *state)
 {
-	long long depth = 0, age = 0;
+	static const char *const counts[] = {"depth", "ready", "inflight", "retrying", "dlq"};
+	long long depth = 0, age = 0, v;
 	char buf[64];
 
 	jnum(o, "depth", &depth);
@@ -755,13 +816,22 @@ static void queue_row(struct table *tab, const char *name, const json_t *o)
 	else
 		snprintf(buf, sizeof(buf), "-");
 	table_add(tab, "%s", name);
-	table_add(tab, "%lld", depth);
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		if (jnum(o, counts[i], &v))
+			table_add(tab, "%lld", v);
+		else
+			table_add(tab, "-");
+	}
 	table_add(tab, "%s", buf);
+	table_add(tab, "%s", state);
 }
 
 static void show_queue(const struct command *cmd, const json_t *args, const json_t *r)
 {
-	struct table tab = {.ncols = 3, .head = {"TENANT", "DEPTH", "OLDEST"}, .right = {0, 1, 0}};
+	struct table tab = {.ncols = 8,
+			    .head = {"TENANT", "DEPTH", "READY", "INFLIGHT", "RETRYING", "DLQ",
+				     "OLDEST", "STATE"},
+			    .right = {0, 1, 1, 1, 1, 1, 0, 0}};
 	const json_t *tenants = json_object_get(r, "tenants");
 	const json_t **rows;
 	size_t n;
@@ -771,13 +841,250 @@ static void show_queue(const struct command *cmd, const json_t *args, const json
 		return;
 	}
 	rows = sorted_members(tenants, "tenant", &n);
-	for (size_t i = 0; i < n; i++)
-		queue_row(&tab, or_dash(jstr(rows[i], "tenant")), rows[i]);
-	free(rows);
+	for (size_t i = 0; i < n; i++) {
+		int held = json_is_string(json_object_get(rows[i], "held"));
+		int paused = json_is_true(json_object_get(rows[i], "paused"));
+
+		queue_row(&tab, or_dash(jstr(rows[i], "tenant")), rows[i],
+			  paused && held ? "paused, held" : paused ? "paused" : held ? "held" : "active");
+	}
 	/* The total is noise when the question was about one tenant. */
-	if (json_object_get(args, "tenant") == NULL)
-		queue_row(&tab, "TOTAL", r);
+	if (json_object_get(args, "tenant") == NULL) {
+		long long held = 0, paused = 0;
+		char state[64];
+
+		jnum(r, "held", &held);
+		jnum(r, "paused", &paused);
+		if (held > 0 && paused > 0)
+			snprintf(state, sizeof(state), "%lld paused, %lld held", paused, held);
+		else if (held > 0 || paused > 0)
+			snprintf(state, sizeof(state), "%lld %s", held + paused,
+				 held > 0 ? "held" : "paused");
+		else
+			snprintf(state, sizeof(state), "-");
+		queue_row(&tab, "TOTAL", r, state);
+	}
 	table_print(&tab);
+	/* Why a tenant is held matters more than that it is: say it under the table. */
+	for (size_t i = 0; i < n; i++) {
+		const char *hold = jstr(rows[i], "held");
+		if (hold != NULL) {
+			char *name = display_copy(or_dash(jstr(rows[i], "tenant")));
+			char *why = display_copy(hold);
+			printf("%s held: %s\n", name, why);
+			free(name);
+			free(why);
+		}
+	}
+	free(rows);
+}
+
+static void show_dlq_list(const struct command *cmd, const json_t *args, const json_t *r)
+{
+	struct table tab = {.ncols = 7,
+			    .head = {"QID", "DEAD-LETTERED", "ATTEMPTS", "RCPTS", "SIZE", "FROM",
+				     "REASON"},
+			    .right = {0, 0, 1, 1, 1, 0, 0}};
+	const json_t *msgs = json_object_get(r, "messages");
+	long long total = 0;
+	size_t i;
+	const json_t *m;
+
+	if (!json_is_object(r) || !json_is_array(msgs)) {
+		print_raw(r);
+		return;
+	}
+	jnum(r, "total", &total);
+	if (json_array_size(msgs) == 0) {
+		char *name = display_copy(or_dash(jstr(r, "tenant")));
+		printf("no dead-lettered messages for tenant %s\n", name);
+		free(name);
+		return;
+	}
+	/* Kept in the daemon's order: newest first. */
+	json_array_foreach(msgs, i, m) {
+		long long v;
+		char buf[64];
+		const char *from = jstr(m, "from");
+
+		table_add(&tab, "%s", or_dash(jstr(m, "qid")));
+		fmt_time_ms(buf, sizeof(buf), jnum(m, "dlq_time", &v) ? v : 0, 0);
+		table_add(&tab, "%s", buf);
+		if (jnum(m, "attempts", &v))
+			table_add(&tab, "%lld", v);
+		else
+			table_add(&tab, "-");
+		if (jnum(m, "nrcpt", &v))
+			table_add(&tab, "%lld", v);
+		else
+			table_add(&tab, "-");
+		if (jnum(m, "size", &v)) {
+			fmt_bytes(buf, sizeof(buf), v);
+			table_add(&tab, "%s", buf);
+		} else {
+			table_add(&tab, "-");
+		}
+		table_add(&tab, "%s", from == NULL ? "-" : *from == '\0' ? "<>" : from);
+		table_add(&tab, "%s", or_dash(jstr(m, "dlq_reason")));
+	}
+	table_print(&tab);
+	if ((size_t)total > json_array_size(msgs))
+		printf("(newest %zu of %lld shown; use --limit for more)\n", json_array_size(msgs),
+		       total);
+}
+
+/* "n=1 result=retry detail=..." from an event's members other than t and ev. */
+static char *event_details(const json_t *ev)
+{
+	char *out = xstrdup(json_is_string(json_object_get(ev, "ev")) ? jstr(ev, "ev") : "?");
+	const char *key;
+	json_t *v;
+
+	json_object_foreach((json_t *)ev, key, v) {
+		char *val, *next;
+
+		if (strcmp(key, "t") == 0 || strcmp(key, "ev") == 0)
+			continue;
+		/* Bare words stay bare; text with blanks is quoted, as JSON. */
+		if (json_is_string(v) && *json_string_value(v) != '\0' &&
+		    strpbrk(json_string_value(v), " \t\"") == NULL)
+			val = xstrdup(json_string_value(v));
+		else if ((val = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+			oom();
+		next = xasprintf("%s %s=%s", out, key, val);
+		free(val);
+		free(out);
+		out = next;
+	}
+	return out;
+}
+
+/* The message view of `msg show` and `dlq show`. */
+static void show_msg(const struct command *cmd, const json_t *args, const json_t *r)
+{
+	static const char *const known_msg[] = {
+		"qid", "tenant", "tenant_name", "env", "arrival", "arrival_redis", "size", "nrcpt",
+		"attempts", "last_attempt", "last_error", "next_attempt", "dlq_reason", "dlq_time",
+		"client", "helo", "auth", NULL,
+	};
+	static const char *const times[][2] = {
+		{"arrival", "arrived"},
+		{"last_attempt", "last attempt"},
+		{"next_attempt", "next attempt"},
+		{"dlq_time", "dead-lettered"},
+	};
+	const json_t *msg = json_object_get(r, "message");
+	const json_t *env = json_object_get(msg, "env");
+	const json_t *hist = json_object_get(r, "hist");
+	const json_t *hdrs = json_object_get(r, "headers");
+	struct kvlist kv = {0};
+	char buf[64], *s;
+	long long v;
+
+	if (!json_is_object(r) || !json_is_array(hist)) {
+		print_raw(r);
+		return;
+	}
+	kv_add(&kv, "qid", "%s", or_dash(jstr(r, "qid")));
+	kv_add(&kv, "tenant", "%s", or_dash(jstr(r, "tenant")));
+	kv_add(&kv, "state", "%s", or_dash(jstr(r, "state")));
+	if (jnum(r, "due", &v)) {
+		fmt_time_ms(buf, sizeof(buf), v, 0);
+		kv_add(&kv, "due", "%s", buf);
+	}
+	if (jnum(r, "deadline", &v)) {
+		fmt_time_ms(buf, sizeof(buf), v, 0);
+		kv_add(&kv, "claimed until", "%s", buf);
+	}
+	if (json_is_object(msg)) {
+		const char *from = jstr(env, "from");
+
+		kv_add(&kv, "from", "<%s>", from != NULL ? from : "");
+		s = join_strings(json_object_get(env, "rcpt"));
+		kv_add(&kv, "recipients", "%s", s);
+		free(s);
+	}
+	if (json_is_array(json_object_get(r, "owed"))) {
+		s = join_strings(json_object_get(r, "owed"));
+		kv_add(&kv, "owed", "%s", s);
+		free(s);
+	}
+	if (json_is_object(msg)) {
+		if (jnum(msg, "size", &v)) {
+			fmt_bytes(buf, sizeof(buf), v);
+			kv_add(&kv, "size", "%s", buf);
+		}
+		if (jnum(msg, "attempts", &v))
+			kv_add(&kv, "attempts", "%lld", v);
+		for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++)
+			if (jnum(msg, times[i][0], &v)) {
+				fmt_time_ms(buf, sizeof(buf), v, 0);
+				kv_add(&kv, times[i][1], "%s", buf);
+			}
+		if (jstr(msg, "last_error") != NULL)
+			kv_add(&kv, "last error", "%s", or_dash(jstr(msg, "last_error")));
+		if (jstr(msg, "dlq_reason") != NULL)
+			kv_add(&kv, "dlq reason", "%s", or_dash(jstr(msg, "dlq_reason")));
+		kv_add(&kv, "client", "%s", or_dash(jstr(msg, "client")));
+		kv_add(&kv, "helo", "%s", or_dash(jstr(msg, "helo")));
+		kv_add(&kv, "auth", "%s", or_dash(jstr(msg, "auth")));
+		kv_add_unknown(&kv, msg, known_msg);
+	}
+	s = join_strings(json_object_get(r, "ses_ids"));
+	kv_add(&kv, "ses ids", "%s", s);
+	free(s);
+	/* Sections run to the end of the list: plain lines go first. */
+	if (json_array_size(hist) == 0)
+		kv_add(&kv, "history", "-");
+	if (json_is_object(hdrs) && json_object_size(hdrs) > 0) {
+		const char *key;
+		json_t *val;
+
+		kv_push(&kv, xstrdup("headers"), NULL);
+		json_object_foreach((json_t *)hdrs, key, val)
+			kv_add_json(&kv, key, val);
+	}
+	if (json_array_size(hist) == 0) {
+		kv_print(&kv);
+		return;
+	}
+	kv_push(&kv, xstrdup("history"), NULL);
+	if (jnum(r, "hist_omitted", &v))
+		kv_add(&kv, "...", "%lld older event%s not shown", v, v == 1 ? "" : "s");
+	for (size_t i = 0; i < json_array_size(hist); i++) {
+		const json_t *ev = json_array_get(hist, i);
+
+		if (!json_is_object(ev)) {
+			kv_add_json(&kv, "?", ev);
+			continue;
+		}
+		fmt_time_ms(buf, sizeof(buf), jnum(ev, "t", &v) ? v : 0, 1);
+		s = event_details(ev);
+		kv_add(&kv, buf, "%s", s);
+		free(s);
+	}
+	kv_print(&kv);
+}
+
+static void show_dlq_done(const struct command *cmd, const json_t *args, const json_t *r)
+{
+	int purge = json_object_get(r, "purged") != NULL;
+	long long n = 0, dropped = 0;
+	char *name = display_copy(or_dash(jstr(args, "tenant")));
+
+	if (!json_is_object(r)) {
+		free(name);
+		print_raw(r);
+		return;
+	}
+	jnum(r, purge ? "purged" : "retried", &n);
+	jnum(r, "dropped", &dropped);
+	printf("%s %lld dead-lettered message%s of tenant %s%s\n", purge ? "purged" : "requeued", n,
+	       n == 1 ? "" : "s", name, purge ? "" : " for delivery");
+	if (dropped > 0)
+		printf("removed %lld dead-letter entr%s whose message was no longer stored\n",
+		       dropped, dropped == 1 ? "y" : "ies");
+	free(name);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -788,6 +1095,7 @@ enum opt_kind {
 	OPT_STRING, /* --reason TEXT: one string member */
 	OPT_LIST,   /* --domain D, repeatable: an array member, always sent */
 	OPT_FLAG,   /* --force: true when given, absent otherwise */
+	OPT_INT,    /* --limit N: one integer member (the daemon checks the range) */
 };
 
 struct opt_spec {
@@ -810,6 +1118,11 @@ struct command {
 	const struct opt_spec *opts;
 	show_fn show;
 	int shows_password; /* the only result allowed to carry a password */
+	/*
+	 * Exactly one of an optional positional (key one_of[0]) and a flag
+	 * (key one_of[1]) must be given: `dlq retry TENANT (QID | --all)`.
+	 */
+	const char *one_of[2];
 	const char *help;
 };
 
@@ -852,8 +1165,8 @@ static const struct command commands[] = {
 	 .args = ARGS({"NAME", "name", 0}, {"KEY", "key", 0}, {"VALUE", "value", 0}),
 	 .opts = NO_OPTS,
 	 .show = show_tenant,
-	 .help = "change max_message_size, max_recipients, aws_account_id, role_arn or "
-		 "external_id"},
+	 .help = "change max_message_size, max_recipients, aws_account_id, role_arn, "
+		 "external_id, rate_override, quota_override or configuration_set"},
 	{.words = {"tenant", "pause"},
 	 .cmd = "tenant.pause",
 	 .args = ARGS({"NAME", "name", 0}),
@@ -866,6 +1179,12 @@ static const struct command commands[] = {
 	 .opts = NO_OPTS,
 	 .show = show_tenant,
 	 .help = "make a paused tenant active again"},
+	{.words = {"tenant", "release"},
+	 .cmd = "tenant.release",
+	 .args = ARGS({"NAME", "name", 0}),
+	 .opts = NO_OPTS,
+	 .show = show_tenant,
+	 .help = "clear a tenant's SES hold once its account can send again"},
 	{.words = {"tenant", "delete"},
 	 .cmd = "tenant.delete",
 	 .args = ARGS({"NAME", "name", 0}),
@@ -909,7 +1228,40 @@ static const struct command commands[] = {
 	 .args = ARGS({"TENANT", "tenant", 1}),
 	 .opts = NO_OPTS,
 	 .show = show_queue,
-	 .help = "show queued messages per tenant and the age of the oldest"},
+	 .help = "show queued, in-flight, retrying and dead-lettered messages per tenant"},
+	{.words = {"dlq", "list"},
+	 .cmd = "dlq.list",
+	 .args = ARGS({"TENANT", "tenant", 0}),
+	 .opts = OPTS({"limit", "limit", OPT_INT, "N"}),
+	 .show = show_dlq_list,
+	 .help = "list a tenant's dead-lettered messages, newest first (default 100, "
+		 "at most 10000)"},
+	{.words = {"dlq", "show"},
+	 .cmd = "dlq.show",
+	 .args = ARGS({"TENANT", "tenant", 0}, {"QID", "qid", 0}),
+	 .opts = NO_OPTS,
+	 .show = show_msg,
+	 .help = "show a dead-lettered message: envelope, headers, reason and history"},
+	{.words = {"dlq", "retry"},
+	 .cmd = "dlq.retry",
+	 .args = ARGS({"TENANT", "tenant", 0}, {"QID", "qid", 1}),
+	 .opts = OPTS({"all", "all", OPT_FLAG, NULL}),
+	 .one_of = {"qid", "all"},
+	 .show = show_dlq_done,
+	 .help = "put one or all dead-lettered messages back in the queue, attempts reset"},
+	{.words = {"dlq", "purge"},
+	 .cmd = "dlq.purge",
+	 .args = ARGS({"TENANT", "tenant", 0}, {"QID", "qid", 1}),
+	 .opts = OPTS({"all", "all", OPT_FLAG, NULL}),
+	 .one_of = {"qid", "all"},
+	 .show = show_dlq_done,
+	 .help = "delete one or all dead-lettered messages (their history is kept a while)"},
+	{.words = {"msg", "show"},
+	 .cmd = "msg.show",
+	 .args = ARGS({"QID", "qid", 0}),
+	 .opts = OPTS({"tenant", "tenant", OPT_STRING, "NAME"}),
+	 .show = show_msg,
+	 .help = "show where a message is and what happened to it, in any tenant"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -936,9 +1288,15 @@ static void print_synopsis(FILE *f, const struct command *c)
 
 	fputs(name, f);
 	free(name);
-	for (const struct arg_spec *a = c->args; a->metavar != NULL; a++)
-		fprintf(f, a->optional ? " [%s]" : " %s", a->metavar);
+	for (const struct arg_spec *a = c->args; a->metavar != NULL; a++) {
+		if (c->one_of[0] != NULL && strcmp(a->key, c->one_of[0]) == 0)
+			fprintf(f, " (%s | --%s)", a->metavar, c->one_of[1]);
+		else
+			fprintf(f, a->optional ? " [%s]" : " %s", a->metavar);
+	}
 	for (const struct opt_spec *o = c->opts; o->name != NULL; o++) {
+		if (c->one_of[1] != NULL && strcmp(o->key, c->one_of[1]) == 0)
+			continue; /* shown with its alternative */
 		if (o->kind == OPT_FLAG)
 			fprintf(f, " [--%s]", o->name);
 		else
@@ -1143,8 +1501,16 @@ static json_t *parse_command_args(const struct command *c, int argc, char **argv
 			val = argv[++i];
 		else
 			usage_error(c, "option --%s needs a value (%s)", o->name, o->metavar);
-		/* json_string() refuses invalid UTF-8; say so instead of "out of memory". */
-		json_t *s = json_string(val);
+		json_t *s;
+		if (o->kind == OPT_INT) {
+			size_t digits = strspn(val, "0123456789");
+			if (digits == 0 || digits > 9 || val[digits] != '\0')
+				usage_error(c, "value of --%s must be a number, not '%s'", o->name, val);
+			s = json_integer(strtoll(val, NULL, 10));
+		} else {
+			/* json_string() refuses invalid UTF-8; say so instead of "out of memory". */
+			s = json_string(val);
+		}
 		if (s == NULL)
 			usage_error(c, "value of --%s is not valid UTF-8", o->name);
 		if (o->kind == OPT_LIST) {
@@ -1158,6 +1524,18 @@ static json_t *parse_command_args(const struct command *c, int argc, char **argv
 	}
 	if (next->metavar != NULL && !next->optional)
 		usage_error(c, "missing %s", next->metavar);
+	if (c->one_of[0] != NULL) {
+		int pos = json_object_get(args, c->one_of[0]) != NULL;
+		int flag = json_object_get(args, c->one_of[1]) != NULL;
+		const struct arg_spec *a = c->args;
+
+		while (strcmp(a->key, c->one_of[0]) != 0)
+			a++;
+		if (pos && flag)
+			usage_error(c, "give either %s or --%s, not both", a->metavar, c->one_of[1]);
+		if (!pos && !flag)
+			usage_error(c, "missing %s (or --%s)", a->metavar, c->one_of[1]);
+	}
 	return args;
 }
 

@@ -7,6 +7,7 @@ its admin API.  Standard library only (botocore is needed by the server).
         aws.ca              # path of the throwaway CA (verify= / AWS_CA_BUNDLE)
         aws.fault("SendEmail", "throttle", count=2)
         aws.messages()
+        aws.metadata_endpoint   # "http://127.0.0.1:PORT" (IMDSv2 + /container/creds)
 """
 import json
 import os
@@ -34,7 +35,7 @@ class AwsDouble:
         self.verbose = verbose
         self.cert_dir = cert_dir
         self.proc = None
-        self.port = self.admin_port = self.ca = None
+        self.port = self.admin_port = self.metadata_port = self.ca = None
 
     # ------------------------------------------------------------ lifecycle
     def start(self):
@@ -62,6 +63,7 @@ class AwsDouble:
                 line += ch
         info = json.loads(line)
         self.port, self.admin_port, self.ca = info["port"], info["admin_port"], info["ca"]
+        self.metadata_port = info["metadata_port"]
         if self.config:
             self.configure(self.config)
         return self
@@ -97,6 +99,16 @@ class AwsDouble:
     def endpoint(self):
         return "https://127.0.0.1:%d" % self.port
 
+    @property
+    def metadata_endpoint(self):
+        """Plain-HTTP base of the IMDSv2 double (AWS_EC2_METADATA_SERVICE_ENDPOINT)."""
+        return "http://127.0.0.1:%d" % self.metadata_port
+
+    @property
+    def container_url(self):
+        """Container credentials URL (AWS_CONTAINER_CREDENTIALS_FULL_URI)."""
+        return self.metadata_endpoint + "/container/creds"
+
     # ------------------------------------------------------------ admin API
     def admin(self, method, path, body=None, timeout=10.0):
         data = None if body is None else json.dumps(body).encode()
@@ -118,6 +130,19 @@ class AwsDouble:
         role = {"external_id": external_id, "account": account or role_arn.split(":")[4]}
         role.update(extra)
         return self.configure({"roles": {role_arn: role}})
+
+    def add_web_identity_token(self, token, role_arn):
+        """AssumeRoleWithWebIdentity with this token may assume role_arn."""
+        return self.configure({"web_identity_tokens": {token: role_arn}})
+
+    def set_imds_role(self, role_arn):
+        """IMDS hands out credentials of role_arn (None: no role attached)."""
+        return self.configure({"imds_role": role_arn})
+
+    def set_container_role(self, role_arn, auth=None):
+        """/container/... hands out credentials of role_arn; if auth is set, the
+        request's Authorization header must equal it."""
+        return self.configure({"container_role": role_arn, "container_auth": auth})
 
     def set_account(self, account, **settings):
         return self.configure({"accounts": {account: settings}})

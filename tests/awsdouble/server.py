@@ -3,16 +3,18 @@
 
 HTTPS (throwaway test CA) on 127.0.0.1 serving
   * STS AssumeRole          POST /                     (query protocol, XML)
+  * STS AssumeRoleWithWebIdentity  POST /  (unsigned, as in AWS)
   * SES v2 SendEmail        POST /v2/email/outbound-emails   (rest-json)
   * SES v2 GetAccount       GET  /v2/email/account           (rest-json)
-and a plain-HTTP admin/control API on a second loopback port.
+a plain-HTTP admin/control API on a second loopback port, and a plain-HTTP
+"metadata" port serving EC2 IMDSv2 and a container credentials endpoint.
 
 Every AWS request's SigV4 signature is verified with botocore (the signer is
 used as the independent reference implementation).  See README.md.
 
 Start:  /usr/bin/python3 server.py [--config FILE] [--cert-dir DIR]
                                    [--exit-on-stdin-eof] [--max-lifetime S]
-First stdout line: {"port":N,"admin_port":M,"ca":"/path/ca.pem","pid":P}
+First stdout line: {"port":N,"admin_port":M,"metadata_port":K,"ca":"/path/ca.pem","pid":P}
 """
 import argparse
 import base64
@@ -57,7 +59,13 @@ DEFAULT_CONFIG = {
     "static_keys": {},                 # access key -> {"secret":..., "account": optional}
     "roles": {},                       # role ARN -> {"external_id": str|None, "account": str}
     "accounts": {},                    # account id -> quota/status settings
+    "web_identity_tokens": {},         # web identity token -> role ARN it may assume
+    "imds_role": None,                 # role ARN whose credentials IMDS hands out
+    "container_role": None,            # role ARN whose credentials /container/... hands out
+    "container_auth": None,            # required Authorization value for /container/...
 }
+MERGED_CONFIG_KEYS = ("static_keys", "roles", "accounts", "web_identity_tokens")
+METADATA_LIFETIME = 21600              # IMDS/container credentials, before credential_lifetime
 
 DEFAULT_ACCOUNT = {
     "MaxSendRate": 14.0,
@@ -84,8 +92,19 @@ STS_FAULTS = {
     "suspended": (403, "AccessDenied", "Account is suspended"),
     "paused": (403, "AccessDenied", "Account is suspended"),
 }
+META_FAULTS = {
+    "throttle": (429, "Throttling", "Too many requests"),
+    "error500": (500, "InternalError", "Internal error"),
+    "expired": (403, "Forbidden", "Forbidden"),
+    "rejected": (403, "Forbidden", "Forbidden"),
+    "suspended": (403, "Forbidden", "Forbidden"),
+    "paused": (403, "Forbidden", "Forbidden"),
+}
 FAULT_KINDS = set(SES_FAULTS) | {"latency", "hang", "error"}
-OPERATIONS = ("AssumeRole", "SendEmail", "GetAccount")
+OPERATIONS = ("AssumeRole", "AssumeRoleWithWebIdentity", "SendEmail", "GetAccount",
+              "IMDSToken", "IMDSCredentials", "ContainerCredentials")
+STS_OPERATIONS = ("AssumeRole", "AssumeRoleWithWebIdentity")
+SESSION_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
 
 AUTH_RE = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=([^,\s]+)\s*,\s*SignedHeaders=([^,\s]+)\s*,\s*Signature=([0-9a-f]+)\s*$")
@@ -114,7 +133,8 @@ class State:
             self.apply_config(config)
 
     def reset_state(self):
-        self.temp_creds = {}   # ak -> dict(secret, token, expiry, role_arn, account)
+        self.temp_creds = {}   # ak -> dict(secret, token, expiry, role_arn, account, issued_by)
+        self.imds_tokens = {}  # IMDSv2 session token -> expiry
         self.messages = []
         self.calls = []
         self.faults = {op: [] for op in OPERATIONS}
@@ -125,7 +145,7 @@ class State:
 
     def apply_config(self, cfg):
         for k, v in cfg.items():
-            if k in ("static_keys", "roles", "accounts"):
+            if k in MERGED_CONFIG_KEYS:
                 if not isinstance(v, dict):
                     raise ValueError(k + " must be an object")
                 self.config[k].update(v)
@@ -143,6 +163,24 @@ class State:
         lst = [e for e in self.sent.get(account, []) if e[0] > now - 86400]
         self.sent[account] = lst
         return sum(n for _, n in lst) + float(self.account_settings(account).get("SentLast24HoursBase", 0))
+
+    def issue_temp_creds(self, role_arn, session, duration, issued_by, **extra):
+        """New temporary credentials for role_arn, recorded so that STS and SES accept
+        them.  Caller holds the lock."""
+        lifetime = self.config["credential_lifetime"]
+        if lifetime is not None:
+            duration = min(duration, float(lifetime))
+        role = self.config["roles"].get(role_arn) or {}
+        account = role.get("account") or role_arn.split(":")[4]
+        now = self.now()
+        ak = "ASIA" + "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16))
+        rec = {"secret": base64.b64encode(secrets.token_bytes(30)).decode(),
+               "token": base64.b64encode(b"awsdouble-session:" + secrets.token_bytes(96)).decode(),
+               "expiry": now + duration, "role_arn": role_arn, "account": account,
+               "session": session, "external_id": None, "issued": now, "issued_by": issued_by}
+        rec.update(extra)
+        self.temp_creds[ak] = rec
+        return ak, rec
 
     def take_faults(self, op):
         """Return the faults to apply to this call (consuming counted ones)."""
@@ -198,6 +236,25 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    # ------------------------------------------------------------ faults
+    def apply_faults(self, op, proto="metadata"):
+        with self.st.lock:
+            faults = self.st.take_faults(op)
+        table = {"sts": STS_FAULTS, "ses": SES_FAULTS}.get(proto, META_FAULTS)
+        for f in faults:
+            kind = f["kind"]
+            if kind == "latency":
+                time.sleep(max(0, f.get("latency_ms", 0)) / 1000.0)
+            elif kind == "hang":
+                self.st.release.wait(min(HANG_MAX_SECONDS, f.get("max_seconds", HANG_MAX_SECONDS)))
+                raise AwsError(503, "ServiceUnavailable", "released from hang")
+            elif kind == "error":
+                raise AwsError(int(f.get("status", 500)), f.get("code", "InternalFailure"),
+                               f.get("message", "injected error"))
+            else:
+                status, code, msg = table[kind]
+                raise AwsError(status, code, f.get("message", msg))
+
 
 class AwsHandler(Handler):
     def do_GET(self):
@@ -227,15 +284,21 @@ class AwsHandler(Handler):
                 form = urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
                 form = {k: v[0] for k, v in form.items()}
                 action = form.get("Action")
-                if action != "AssumeRole":
+                if action not in STS_OPERATIONS:
                     raise AwsError(400, "InvalidAction", "Could not find operation %s" % action)
-                op = "AssumeRole"
+                op = action
             elif self.command == "POST" and path == "/v2/email/outbound-emails":
                 op = "SendEmail"
             elif self.command == "GET" and path == "/v2/email/account":
                 op = "GetAccount"
             else:
                 raise AwsError(404, "NotFoundException", "No such operation: %s %s" % (self.command, path))
+            if op == "AssumeRoleWithWebIdentity":
+                # Unsigned in AWS: the web identity token is the credential.
+                self.apply_faults(op, proto)
+                status, payload = self.assume_role_web_identity(form, rid)
+                self.send(status, payload, "text/xml", {"x-amzn-RequestId": rid})
+                return
             access_key, ident = self.authenticate(proto, body)
             self.apply_faults(op, proto)
             if op == "AssumeRole":
@@ -327,10 +390,12 @@ class AwsHandler(Handler):
                 raise AwsError(403, "ExpiredToken",
                                "The security token included in the request is expired")
             secret = temp["secret"]
-            ident = {"account": temp["account"], "role_arn": temp["role_arn"], "temporary": True}
+            ident = {"account": temp["account"], "role_arn": temp["role_arn"], "temporary": True,
+                     "access_key": ak}
         else:
             secret = static["secret"]
-            ident = {"account": static.get("account"), "role_arn": None, "temporary": False}
+            ident = {"account": static.get("account"), "role_arn": None, "temporary": False,
+                     "access_key": ak}
         sha_hdr = self.headers.get("X-Amz-Content-SHA256")
         if sha_hdr and sha_hdr != "UNSIGNED-PAYLOAD" and sha_hdr != hashlib.sha256(body).hexdigest():
             raise AwsError(400 if proto == "sts" else 403, "XAmzContentSHA256Mismatch",
@@ -359,35 +424,18 @@ class AwsHandler(Handler):
         sts = signer.string_to_sign(req, canonical)
         return signer.signature(sts, req)
 
-    # ------------------------------------------------------------ faults
-    def apply_faults(self, op, proto):
-        with self.st.lock:
-            faults = self.st.take_faults(op)
-        table = STS_FAULTS if proto == "sts" else SES_FAULTS
-        for f in faults:
-            kind = f["kind"]
-            if kind == "latency":
-                time.sleep(max(0, f.get("latency_ms", 0)) / 1000.0)
-            elif kind == "hang":
-                self.st.release.wait(min(HANG_MAX_SECONDS, f.get("max_seconds", HANG_MAX_SECONDS)))
-                raise AwsError(503, "ServiceUnavailable", "released from hang")
-            elif kind == "error":
-                raise AwsError(int(f.get("status", 500)), f.get("code", "InternalFailure"),
-                               f.get("message", "injected error"))
-            else:
-                status, code, msg = table[kind]
-                raise AwsError(status, code, f.get("message", msg))
-
     # ------------------------------------------------------------ STS
-    def assume_role(self, form, ident, rid):
-        st = self.st
+    @staticmethod
+    def sts_common(form):
+        """Checks shared by AssumeRole and AssumeRoleWithWebIdentity; returns
+        (role_arn, session, duration)."""
         role_arn = form.get("RoleArn")
         session = form.get("RoleSessionName")
         if form.get("Version") != "2011-06-15":
             raise AwsError(400, "InvalidParameterValue", "Version must be 2011-06-15")
         if not role_arn or not session:
             raise AwsError(400, "MissingParameter", "RoleArn and RoleSessionName are required")
-        if not re.match(r"^[\w+=,.@-]{2,64}$", session):
+        if not SESSION_RE.match(session):
             raise AwsError(400, "ValidationError", "Invalid RoleSessionName")
         try:
             duration = int(form.get("DurationSeconds", "3600"))
@@ -395,10 +443,29 @@ class AwsHandler(Handler):
             raise AwsError(400, "ValidationError", "Invalid DurationSeconds")
         if duration < 900 or duration > 43200:
             raise AwsError(400, "ValidationError", "DurationSeconds must be between 900 and 43200")
+        return role_arn, session, duration
+
+    @staticmethod
+    def sts_creds_xml(action, role_arn, session, ak, rec, rid, extra=""):
+        role_id = "AROA" + hashlib.sha1(role_arn.encode()).hexdigest()[:17].upper()
+        role_name = role_arn.split("/")[-1]
+        return ('<%sResponse xmlns="%s"><%sResult>%s'
+                '<AssumedRoleUser><AssumedRoleId>%s:%s</AssumedRoleId>'
+                '<Arn>arn:aws:sts::%s:assumed-role/%s/%s</Arn></AssumedRoleUser>'
+                '<Credentials><AccessKeyId>%s</AccessKeyId><SecretAccessKey>%s</SecretAccessKey>'
+                '<SessionToken>%s</SessionToken><Expiration>%s</Expiration></Credentials>'
+                '<PackedPolicySize>0</PackedPolicySize>'
+                '</%sResult><ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata>'
+                '</%sResponse>'
+                % (action, STS_NS, action, extra, role_id, xml_escape(session), rec["account"],
+                   xml_escape(role_name), xml_escape(session), ak, xml_escape(rec["secret"]),
+                   xml_escape(rec["token"]), iso8601(rec["expiry"]), action, rid, action))
+
+    def assume_role(self, form, ident, rid):
+        st = self.st
+        role_arn, session, duration = self.sts_common(form)
         with st.lock:
             role = st.config["roles"].get(role_arn)
-            lifetime = st.config["credential_lifetime"]
-            now = st.now()
         denied = AwsError(403, "AccessDenied",
                           "User: %s is not authorized to perform: sts:AssumeRole on resource: %s"
                           % (ident.get("role_arn") or "arn:aws:iam::000000000000:user/gateway", role_arn))
@@ -411,30 +478,42 @@ class AwsHandler(Handler):
             raise denied
         if duration > int(role.get("max_session_duration", 43200)):
             raise AwsError(400, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
-        if lifetime is not None:
-            duration = min(duration, float(lifetime))
-        account = role.get("account") or role_arn.split(":")[4]
-        ak = "ASIA" + "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16))
-        secret = base64.b64encode(secrets.token_bytes(30)).decode()
-        token = base64.b64encode(b"awsdouble-session:" + secrets.token_bytes(96)).decode()
-        expiry = now + duration
         with st.lock:
-            st.temp_creds[ak] = {"secret": secret, "token": token, "expiry": expiry,
-                                 "role_arn": role_arn, "account": account, "session": session,
-                                 "external_id": form.get("ExternalId"), "issued": now}
-        role_id = "AROA" + hashlib.sha1(role_arn.encode()).hexdigest()[:17].upper()
-        role_name = role_arn.split("/")[-1]
-        xml = ('<AssumeRoleResponse xmlns="%s"><AssumeRoleResult>'
-               '<AssumedRoleUser><AssumedRoleId>%s:%s</AssumedRoleId>'
-               '<Arn>arn:aws:sts::%s:assumed-role/%s/%s</Arn></AssumedRoleUser>'
-               '<Credentials><AccessKeyId>%s</AccessKeyId><SecretAccessKey>%s</SecretAccessKey>'
-               '<SessionToken>%s</SessionToken><Expiration>%s</Expiration></Credentials>'
-               '<PackedPolicySize>0</PackedPolicySize>'
-               '</AssumeRoleResult><ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata>'
-               '</AssumeRoleResponse>'
-               % (STS_NS, role_id, xml_escape(session), account, xml_escape(role_name),
-                  xml_escape(session), ak, xml_escape(secret), xml_escape(token), iso8601(expiry), rid))
-        return 200, xml
+            ak, rec = st.issue_temp_creds(role_arn, session, duration, "AssumeRole",
+                                          external_id=form.get("ExternalId"),
+                                          source_access_key=ident.get("access_key"))
+        return 200, self.sts_creds_xml("AssumeRole", role_arn, session, ak, rec, rid)
+
+    def assume_role_web_identity(self, form, rid):
+        """Unsigned.  WebIdentityToken must be configured in web_identity_tokens
+        and map to RoleArn."""
+        st = self.st
+        role_arn, session, duration = self.sts_common(form)
+        token = form.get("WebIdentityToken")
+        if not token:
+            raise AwsError(400, "MissingParameter", "WebIdentityToken is required")
+        if len(token) < 4 or len(token) > 20000:
+            raise AwsError(400, "ValidationError", "Invalid WebIdentityToken length")
+        with st.lock:
+            allowed = st.config["web_identity_tokens"].get(token)
+            role = st.config["roles"].get(role_arn) or {}
+        if allowed is None:
+            raise AwsError(400, "InvalidIdentityToken",
+                           "The web identity token that was passed could not be validated by AWS.")
+        if allowed != role_arn:
+            raise AwsError(403, "AccessDenied",
+                           "Not authorized to perform sts:AssumeRoleWithWebIdentity")
+        if duration > int(role.get("max_session_duration", 43200)):
+            raise AwsError(400, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
+        subject = "system:serviceaccount:awsdouble:" + hashlib.sha256(token.encode()).hexdigest()[:12]
+        with st.lock:
+            ak, rec = st.issue_temp_creds(role_arn, session, duration, "AssumeRoleWithWebIdentity",
+                                          subject=subject)
+        extra = ("<SubjectFromWebIdentityToken>%s</SubjectFromWebIdentityToken>"
+                 "<Audience>sts.amazonaws.com</Audience><Provider>awsdouble</Provider>"
+                 % xml_escape(subject))
+        return 200, self.sts_creds_xml("AssumeRoleWithWebIdentity", role_arn, session, ak, rec,
+                                       rid, extra)
 
     # ------------------------------------------------------------ SES v2
     def need_account(self, ident):
@@ -538,6 +617,130 @@ class _VerifyingSigner(SigV4Auth):
             if name.lower() in self._signed_set:
                 out[name.lower()] = value
         return out
+
+
+class MetadataHandler(Handler):
+    """Plain HTTP: EC2 IMDSv2 (/latest/...) and a container credentials
+    endpoint (/container/...), both handing out temporary credentials of a
+    configured role that STS and SES then accept."""
+
+    IMDS_CREDS = "/latest/meta-data/iam/security-credentials"
+
+    def do_GET(self):
+        self.dispatch()
+
+    def do_PUT(self):
+        self.dispatch()
+
+    def do_POST(self):
+        self.dispatch()
+
+    def dispatch(self):
+        path = urllib.parse.urlsplit(self.path).path
+        op = None
+        status, code = 200, None
+        try:
+            self.read_body()
+            if path == "/latest/api/token":
+                op = "IMDSToken"
+                if self.command != "PUT":
+                    raise AwsError(405, "MethodNotAllowed", "Method Not Allowed")
+                self.apply_faults(op)
+                status = self.imds_token()
+            elif path.startswith("/latest/"):
+                op = "IMDSCredentials"
+                if self.command != "GET":
+                    raise AwsError(405, "MethodNotAllowed", "Method Not Allowed")
+                self.check_imds_token()
+                self.apply_faults(op)
+                status = self.imds_get(path)
+            elif path.startswith("/container/"):
+                op = "ContainerCredentials"
+                if self.command != "GET":
+                    raise AwsError(405, "MethodNotAllowed", "Method Not Allowed")
+                self.check_container_auth()
+                self.apply_faults(op)
+                status = self.container_creds()
+            else:
+                raise AwsError(404, "NotFound", "Not Found")
+        except AwsError as e:
+            status, code = e.status, e.code
+            self.send(e.status, json.dumps({"code": e.code, "message": e.message}),
+                      "application/json")
+        except (BrokenPipeError, ConnectionResetError):
+            status, code = 0, "ConnectionLost"
+        finally:
+            with self.st.lock:
+                self.st.calls.append({"operation": op, "method": self.command, "path": path,
+                                      "access_key": None, "status": status, "code": code,
+                                      "time": self.st.now(), "request_id": None})
+
+    # ------------------------------------------------------------ IMDSv2
+    def imds_token(self):
+        if self.headers.get("X-Forwarded-For"):
+            raise AwsError(403, "Forbidden", "Forbidden")
+        ttl = self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
+        try:
+            ttl = int(ttl)
+        except (TypeError, ValueError):
+            raise AwsError(400, "BadRequest", "X-aws-ec2-metadata-token-ttl-seconds is required")
+        if ttl < 1 or ttl > 21600:
+            raise AwsError(400, "BadRequest", "X-aws-ec2-metadata-token-ttl-seconds must be 1-21600")
+        token = base64.urlsafe_b64encode(secrets.token_bytes(42)).decode()
+        with self.st.lock:
+            self.st.imds_tokens[token] = self.st.now() + ttl
+        self.send(200, token, "text/plain", {"X-aws-ec2-metadata-token-ttl-seconds": str(ttl)})
+        return 200
+
+    def check_imds_token(self):
+        token = self.headers.get("X-aws-ec2-metadata-token")
+        with self.st.lock:
+            expiry = self.st.imds_tokens.get(token) if token else None
+            now = self.st.now()
+        if expiry is None or now >= expiry:
+            raise AwsError(401, "Unauthorized", "Unauthorized")
+
+    def imds_get(self, path):
+        with self.st.lock:
+            role_arn = self.st.config["imds_role"]
+        name = role_arn.split("/")[-1] if role_arn else None
+        p = path.rstrip("/")
+        if p == self.IMDS_CREDS and name:
+            self.send(200, name, "text/plain")
+            return 200
+        if name and p == self.IMDS_CREDS + "/" + name:
+            with self.st.lock:
+                ak, rec = self.st.issue_temp_creds(role_arn, "i-0awsdouble", METADATA_LIFETIME, "IMDS")
+            body = {"Code": "Success", "LastUpdated": iso8601(rec["issued"]), "Type": "AWS-HMAC",
+                    "AccessKeyId": ak, "SecretAccessKey": rec["secret"], "Token": rec["token"],
+                    "Expiration": iso8601(rec["expiry"])}
+            self.send(200, json.dumps(body, indent=2), "text/plain")
+            return 200
+        raise AwsError(404, "NotFound", "Not Found")
+
+    # ------------------------------------------------------------ container
+    def check_container_auth(self):
+        with self.st.lock:
+            want = self.st.config["container_auth"]
+        if want is None:
+            return
+        got = self.headers.get("Authorization")
+        if got is None:
+            raise AwsError(401, "Unauthorized", "Authorization header required")
+        if not hmac.compare_digest(got.encode(), want.encode()):
+            raise AwsError(403, "Forbidden", "Authorization token is not valid")
+
+    def container_creds(self):
+        with self.st.lock:
+            role_arn = self.st.config["container_role"]
+            if not role_arn:
+                raise AwsError(404, "NotFound", "No container role configured")
+            ak, rec = self.st.issue_temp_creds(role_arn, "awsdouble-task", METADATA_LIFETIME,
+                                               "Container")
+        body = {"RoleArn": role_arn, "AccessKeyId": ak, "SecretAccessKey": rec["secret"],
+                "Token": rec["token"], "Expiration": iso8601(rec["expiry"])}
+        self.send(200, json.dumps(body), "application/json")
+        return 200
 
 
 class AdminHandler(Handler):
@@ -718,7 +921,8 @@ def main(argv=None):
     aws = Server(("127.0.0.1", 0), AwsHandler)
     aws.socket = ctx.wrap_socket(aws.socket, server_side=True, do_handshake_on_connect=False)
     adm = Server(("127.0.0.1", 0), AdminHandler)
-    for s in (aws, adm):
+    meta = Server(("127.0.0.1", 0), MetadataHandler)
+    for s in (aws, adm, meta):
         s.state = state
         s.verbose = a.verbose
 
@@ -730,7 +934,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-               for s in (aws, adm)]
+               for s in (aws, adm, meta)]
     for t in threads:
         t.start()
     if a.exit_on_stdin_eof:
@@ -744,11 +948,12 @@ def main(argv=None):
         threading.Thread(target=watch, daemon=True).start()
 
     sys.stdout.write(json.dumps({"port": aws.server_address[1], "admin_port": adm.server_address[1],
+                                 "metadata_port": meta.server_address[1],
                                  "ca": ca, "pid": os.getpid()}) + "\n")
     sys.stdout.flush()
     done.wait(a.max_lifetime)
     state.release.set()
-    for s in (aws, adm):
+    for s in (aws, adm, meta):
         s.shutdown()
         s.server_close()
     if tmp:
