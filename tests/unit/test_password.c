@@ -20,6 +20,11 @@ static void test_generate(void **st)
 	for (size_t i = 0; i < PASSWORD_LEN; i++)
 		assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", a[i]));
 	assert_int_equal(password_generate(a, 8), -1);
+	/* never a leading '-' or '_' (read as an option by CLI clients) */
+	for (int n = 0; n < 2000; n++) {
+		assert_int_equal(password_generate(a, sizeof(a)), 0);
+		assert_null(strchr("-_", a[0]));
+	}
 }
 
 static void test_hash_verify(void **st)
