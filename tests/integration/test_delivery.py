@@ -344,3 +344,83 @@ def test_queue_lifetime_expiry_dead_letters(acme, aws, redis, delivery, tenant_f
     aws.clear_faults()
     dsn = wait_for(lambda: aws.messages(), timeout=20)
     assert dsn and dsn[0]["recipients"] == ["alice@acme.example"]
+
+
+def test_tls_always_verified(delivery, aws, tenant_factory, redis):
+    """Without the double's CA the TLS handshake fails: nothing is sent with
+    an unverified peer, and the mail stays queued for a retry."""
+    gw = delivery(env_extra={"AWS_CA_BUNDLE": ""})
+    t = tenant_factory("acme", ["acme.example"], gw=gw)
+    provision(gw, aws, t, ACCT_A)
+    send(gw, t, "alice@acme.example", ["bob@dest.example"], simple_message(frm="alice@acme.example"))
+    assert wait_for(lambda: "certificate" in gw.read_log(), timeout=15)
+    assert aws.calls()["counts"].get("SendEmail", 0) == 0
+    assert aws.calls()["counts"].get("AssumeRole", 0) == 0
+    tid = tid_of(redis, "acme")
+    assert redis.cli("ZCARD", "sg:{%s}:all" % tid) == "1"
+
+
+def test_two_instances_share_one_queue(delivery, aws, tenant_factory, redis):
+    g1 = delivery()
+    g2 = delivery()
+    t = tenant_factory("acme", ["acme.example"], gw=g1)
+    provision(g1, aws, t, ACCT_A)
+    n = 40
+    for i in range(n):
+        send(g1 if i % 2 else g2, t, "alice@acme.example", ["s%d@dest.example" % i],
+             simple_message(frm="alice@acme.example"))
+    assert wait_for(lambda: queue_empty(redis, "acme"), timeout=30)
+    got = sorted(m["recipients"][0] for m in aws.messages())
+    assert got == sorted("s%d@dest.example" % i for i in range(n))   # each once
+    delivered = g1.read_log().count("info: delivered") + g2.read_log().count("info: delivered")
+    assert delivered == n
+
+
+def test_sigterm_finishes_in_flight_calls(delivery, aws, tenant_factory, redis):
+    gw = delivery()
+    t = tenant_factory("acme", ["acme.example"], gw=gw)
+    provision(gw, aws, t, ACCT_A)
+    send(gw, t, "alice@acme.example", ["warm@dest.example"], simple_message(frm="alice@acme.example"))
+    assert wait_for(lambda: len(aws.messages()) == 1)
+    aws.fault("SendEmail", "latency", count=None, latency_ms=1500)
+    for i in range(5):
+        send(gw, t, "alice@acme.example", ["t%d@dest.example" % i], simple_message(frm="alice@acme.example"))
+    tid = tid_of(redis, "acme")
+    assert wait_for(lambda: int(redis.cli("ZCARD", "sg:{%s}:inflight" % tid)) > 0)
+    assert gw.stop() == 0
+    # what was in flight was answered and acknowledged before exit
+    assert redis.cli("ZCARD", "sg:{%s}:inflight" % tid) == "0"
+    sent = {m["recipients"][0] for m in aws.messages()}
+    queued = int(redis.cli("ZCARD", "sg:{%s}:all" % tid))
+    assert len(sent) - 1 + queued == 5
+
+
+def test_delivery_config_checked(tmp_path):
+    import subprocess
+    from conftest import SESGATE
+    conf = tmp_path / "bad.conf"
+    conf.write_text("ses_timeout 60s\nvisibility_timeout 90s\n")
+    p = subprocess.run([SESGATE, "-t", "-c", str(conf)], capture_output=True, text=True)
+    assert p.returncode != 0
+    assert "bad.conf:2:" in p.stderr and "twice ses_timeout" in p.stderr
+    conf.write_text("retry_min_backoff 10m\nretry_max_backoff 1m\n")
+    p = subprocess.run([SESGATE, "-t", "-c", str(conf)], capture_output=True, text=True)
+    assert "bad.conf:2:" in p.stderr and "below retry_min_backoff" in p.stderr
+    conf.write_text("aws_region US_EAST\n")
+    p = subprocess.run([SESGATE, "-t", "-c", str(conf)], capture_output=True, text=True)
+    assert "bad.conf:1:" in p.stderr and "region" in p.stderr
+
+
+def test_no_region_refuses_to_start(make_gateway, redis, tmp_path):
+    import subprocess
+    from conftest import SESGATE, Sesgate
+    g = Sesgate(str(tmp_path), redis, env={"AWS_EC2_METADATA_DISABLED": "true",
+                                           "AWS_CONFIG_FILE": "/nonexistent",
+                                           "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"},
+                workers="1")
+    p = subprocess.run([SESGATE, "-f", "-c", g.conf], capture_output=True, text=True, timeout=30,
+                       env={"PATH": "/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED": "true",
+                            "AWS_CONFIG_FILE": "/nonexistent",
+                            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"})
+    assert p.returncode == 1
+    assert "region" in (p.stderr + p.stdout)
