@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -347,7 +348,7 @@ static json_t *jnum_parse(const char *v, int real)
 	errno = 0;
 	if (real) {
 		double d = strtod(v, &end);
-		if (*v && !*end && !errno)
+		if (*v && !*end && !errno && isfinite(d))
 			return json_real(d);
 	} else {
 		long long n = strtoll(v, &end, 10);
@@ -1631,8 +1632,11 @@ static json_t *c_msg_show(json_t *args, struct ctl_err *e)
 	for (size_t b = 0; b < n && !found; b += CTL_BATCH_TENANTS) {
 		size_t m = n - b < CTL_BATCH_TENANTS ? n - b : CTL_BATCH_TENANTS;
 		struct pipe p;
-		if (pipe_begin(e, &p) < 0)
-			break;
+		if (pipe_begin(e, &p) < 0) {
+			free(t);
+			freeReplyObject(hold);
+			return NULL;
+		}
 		for (size_t i = 0; i < m; i++) {
 			char mk[KEY_MAX], hk[KEY_MAX];
 			pipe_add(&p, "EXISTS %s", key_msg(mk, t[b + i].tid, qid));
@@ -1658,7 +1662,7 @@ static json_t *c_msg_show(json_t *args, struct ctl_err *e)
 	if (found) {
 		util_strlcpy(tid, found->tid, sizeof(tid));
 		o = msg_view(e, found->name, tid, qid, 0);
-	} else if (!redis_ready(e)) {
+	} else {
 		fail(e, "not_found", "message %s not found in any tenant", qid);
 	}
 	free(t);

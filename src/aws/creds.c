@@ -49,23 +49,23 @@
 #endif
 #define USER_AGENT "sesgate/" PACKAGE_VERSION
 
-#define FILE_MAX	  (1u << 20)  /* shared config/credentials files */
-#define TOKEN_FILE_MAX	  (32u << 10) /* web identity / container token files */
-#define RESPONSE_MAX	  (256u << 10)
-#define JSON_MAX_DEPTH	  16
+#define FILE_MAX          (1u << 20)  /* shared config/credentials files */
+#define TOKEN_FILE_MAX    (32u << 10) /* web identity / container token files */
+#define RESPONSE_MAX      (256u << 10)
+#define JSON_MAX_DEPTH    16
 #define PROFILE_MAX_DEPTH 5
 #define INVALIDATE_MIN_MS 1000
 
-#define ECS_AGENT_BASE	 "http://169.254.170.2"
-#define IMDS_DEFAULT	 "http://169.254.169.254"
-#define IMDS_DEFAULT_V6	 "http://[fd00:ec2::254]"
-#define IMDS_TOKEN_TTL	 "21600"
-#define IMDS_CREDS_PATH	 "/latest/meta-data/iam/security-credentials/"
+#define ECS_AGENT_BASE  "http://169.254.170.2"
+#define IMDS_DEFAULT    "http://169.254.169.254"
+#define IMDS_DEFAULT_V6 "http://[fd00:ec2::254]"
+#define IMDS_TOKEN_TTL  "21600"
+#define IMDS_CREDS_PATH "/latest/meta-data/iam/security-credentials/"
 
 /* ---------------------------------------------------------------- helpers */
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -230,7 +230,7 @@ static int read_file(const char *path, size_t max, struct sbuf *out, char *err, 
 /* Read a token file (web identity, container authorization): trimmed,
  * non-empty.  0, or -1 with @err. */
 static int read_token_file(const char *path, const char *what, struct sbuf *out, char *err,
-			   size_t errlen)
+                           size_t errlen)
 {
 	int rc = read_file(path, TOKEN_FILE_MAX, out, err, errlen);
 
@@ -298,7 +298,7 @@ static char *shared_file(const char *var, const char *name, const char *home)
 struct url_parts {
 	int https;
 	char authority[300]; /* host[:port] exactly as written: the Host header */
-	char host[256];	     /* without brackets and port */
+	char host[256];      /* without brackets and port */
 	const char *path;    /* points into the URL; "" when absent */
 };
 
@@ -379,8 +379,7 @@ static int host_is_loopback(const char *host)
 
 int aws_container_url_allowed(const char *url)
 {
-	static const char *const agents[] = { "169.254.170.2", "169.254.170.23",
-					      "fd00:ec2::23" };
+	static const char *const agents[] = {"169.254.170.2", "169.254.170.23", "fd00:ec2::23"};
 	struct url_parts u;
 	unsigned char want[16], got[16];
 	size_t i;
@@ -418,7 +417,7 @@ static int region_valid(const char *r)
 /* Copy endpoint @v (from @var) into @dst without trailing slashes, after
  * checking that it is https, or http to loopback. */
 static int endpoint_set(char *dst, size_t cap, const char *v, const char *var, char *err,
-			size_t errlen)
+                        size_t errlen)
 {
 	struct url_parts u;
 	size_t n = strlen(v);
@@ -446,7 +445,8 @@ static int endpoint_set(char *dst, size_t cap, const char *v, const char *var, c
 static int config_region(char *out, size_t cap, char *err, size_t errlen)
 {
 	const char *profile = env_get("AWS_PROFILE") ? env_get("AWS_PROFILE") : "default";
-	char *home = home_dir(), *path = home ? shared_file("AWS_CONFIG_FILE", "config", home) : NULL;
+	char *home = home_dir(),
+	     *path = home ? shared_file("AWS_CONFIG_FILE", "config", home) : NULL;
 	struct aws_profile p;
 	struct sbuf b;
 	int rc;
@@ -487,8 +487,8 @@ int aws_env_load(struct aws_env *e, const char *region_override, char *err, size
 		return -1;
 	if (!e->region[0]) {
 		set_err(err, errlen,
-			"no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or region in the "
-			"profile of the shared config file)");
+		        "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or region in the "
+		        "profile of the shared config file)");
 		return -1;
 	}
 	if (!region_valid(e->region)) {
@@ -497,19 +497,21 @@ int aws_env_load(struct aws_env *e, const char *region_override, char *err, size
 	}
 
 	if ((v = env_get(var = "AWS_ENDPOINT_URL_SESV2")) ||
-	    (v = env_get(var = "AWS_ENDPOINT_URL_SES")) || (v = env_get(var = "AWS_ENDPOINT_URL"))) {
+	    (v = env_get(var = "AWS_ENDPOINT_URL_SES")) ||
+	    (v = env_get(var = "AWS_ENDPOINT_URL"))) {
 		if (endpoint_set(e->ses_endpoint, sizeof(e->ses_endpoint), v, var, err, errlen))
 			return -1;
 	} else {
 		snprintf(e->ses_endpoint, sizeof(e->ses_endpoint), "https://email.%s.amazonaws.com",
-			 e->region);
+		         e->region);
 	}
-	if ((v = env_get(var = "AWS_ENDPOINT_URL_STS")) || (v = env_get(var = "AWS_ENDPOINT_URL"))) {
+	if ((v = env_get(var = "AWS_ENDPOINT_URL_STS")) ||
+	    (v = env_get(var = "AWS_ENDPOINT_URL"))) {
 		if (endpoint_set(e->sts_endpoint, sizeof(e->sts_endpoint), v, var, err, errlen))
 			return -1;
 	} else {
 		snprintf(e->sts_endpoint, sizeof(e->sts_endpoint), "https://sts.%s.amazonaws.com",
-			 e->region);
+		         e->region);
 	}
 	if ((v = env_get("AWS_CA_BUNDLE"))) {
 		if (strlen(v) >= sizeof(e->ca_bundle)) {
@@ -556,11 +558,11 @@ int aws_creds_copy(struct aws_creds *dst, const struct aws_creds *src)
 
 /* Build static credentials from borrowed strings. */
 static int creds_static(struct aws_creds *out, const char *akid, const char *secret,
-			const char *token, const char *source)
+                        const char *token, const char *source)
 {
-	struct aws_creds tmp = { .access_key_id = (char *)akid,
-				 .secret_access_key = (char *)secret,
-				 .session_token = (char *)token };
+	struct aws_creds tmp = {.access_key_id = (char *)akid,
+	                        .secret_access_key = (char *)secret,
+	                        .session_token = (char *)token};
 
 	if (aws_creds_copy(out, &tmp))
 		return -1;
@@ -672,7 +674,7 @@ static int put_utf8(struct sbuf *b, unsigned cp)
  * (caller wipes); without: validated and skipped. */
 static int jp_string(struct jp *j, char **out)
 {
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 	unsigned cp, lo;
 	unsigned char c;
 
@@ -843,19 +845,21 @@ static int jp_skip(struct jp *j, int depth)
 }
 
 int aws_creds_parse_json(const char *json, size_t len, struct aws_creds *out, char *err,
-			 size_t errlen)
+                         size_t errlen)
 {
-	static const char *const names[] = { "AccessKeyId", "SecretAccessKey", "Token",
-					     "Expiration", "Code" };
+	static const char *const names[] = {"AccessKeyId", "SecretAccessKey", "Token", "Expiration",
+	                                    "Code"};
 	enum { F_AKID, F_SECRET, F_TOKEN, F_EXP, F_CODE, F_N };
-	char *v[F_N] = { 0 };
-	struct jp j = { json, json + len };
+	char *v[F_N] = {0};
+	struct jp j;
 	char *key = NULL;
 	int i, rc = -1;
 
 	memset(out, 0, sizeof(*out));
 	if (!json)
 		goto bad;
+	j.p = json;
+	j.end = json + len;
 	jp_ws(&j);
 	if (j.p >= j.end || *j.p++ != '{')
 		goto bad;
@@ -876,12 +880,13 @@ int aws_creds_parse_json(const char *json, size_t len, struct aws_creds *out, ch
 					break;
 			if (i < F_N) {
 				if (v[i]) {
-					set_err(err, errlen, "credentials JSON: duplicate %s", names[i]);
+					set_err(err, errlen, "credentials JSON: duplicate %s",
+					        names[i]);
 					goto out;
 				}
 				if (j.p >= j.end || *j.p != '"') {
 					set_err(err, errlen, "credentials JSON: %s is not a string",
-						names[i]);
+					        names[i]);
 					goto out;
 				}
 				if (jp_string(&j, &v[i]))
@@ -961,10 +966,10 @@ struct aws_identity {
 	/* Guarded by mu. */
 	struct aws_creds cur;
 	int have;
-	time_t refresh_at;	/* wall clock; 0 = never */
+	time_t refresh_at; /* wall clock; 0 = never */
 	int invalidated;
-	unsigned failures;	/* consecutive failed resolutions */
-	uint64_t next_try_ms;	/* monotonic; backoff after a failure */
+	unsigned failures;    /* consecutive failed resolutions */
+	uint64_t next_try_ms; /* monotonic; backoff after a failure */
 	uint64_t last_try_ms;
 	char last_error[256];
 	int stop;
@@ -1015,8 +1020,8 @@ static int chain_cfg_load(struct chain_cfg *c)
 	if (!(c->profile = strdup(c->profile_explicit ? env_get("AWS_PROFILE") : "default")))
 		return -1;
 	if (!(c->config_file = shared_file("AWS_CONFIG_FILE", "config", c->home)) ||
-	    !(c->credentials_file = shared_file("AWS_SHARED_CREDENTIALS_FILE", "credentials",
-						c->home)))
+	    !(c->credentials_file =
+	          shared_file("AWS_SHARED_CREDENTIALS_FILE", "credentials", c->home)))
 		return -1;
 	SNAP(env_akid, "AWS_ACCESS_KEY_ID");
 	SNAP(env_secret, "AWS_SECRET_ACCESS_KEY");
@@ -1037,8 +1042,8 @@ static int chain_cfg_load(struct chain_cfg *c)
 		c->imds_endpoint = strdup(v);
 	} else {
 		v = env_get("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
-		c->imds_endpoint = strdup(v && strcasecmp(v, "IPv6") == 0 ? IMDS_DEFAULT_V6
-									  : IMDS_DEFAULT);
+		c->imds_endpoint =
+		    strdup(v && strcasecmp(v, "IPv6") == 0 ? IMDS_DEFAULT_V6 : IMDS_DEFAULT);
 	}
 	if (!c->imds_endpoint)
 		return -1;
@@ -1059,8 +1064,8 @@ struct http_req {
 	const char *body;
 	size_t body_len;
 	long connect_ms, total_ms;
-	int tries;	    /* attempts on transport failure (>= 1) */
-	int metadata;	    /* IMDS/container: never through a proxy */
+	int tries;    /* attempts on transport failure (>= 1) */
+	int metadata; /* IMDS/container: never through a proxy */
 };
 
 struct http_resp {
@@ -1102,7 +1107,7 @@ static void slist_wipe_free(struct curl_slist *l)
 /* Append "Name: value" (formatted) to @l; on failure frees the list and
  * returns NULL. */
 static struct curl_slist *hdr_add(struct curl_slist *l, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static struct curl_slist *hdr_add(struct curl_slist *l, const char *fmt, ...)
 {
@@ -1131,7 +1136,7 @@ static struct curl_slist *hdr_add(struct curl_slist *l, const char *fmt, ...)
  * status; @rs owns the body), -1 on a transport failure or abort (@err).
  */
 static int http_do(struct aws_identity *id, const struct http_req *rq, struct http_resp *rs,
-		   char *err, size_t errlen)
+                   char *err, size_t errlen)
 {
 	char ebuf[CURL_ERROR_SIZE];
 	CURLcode cc = CURLE_OK;
@@ -1213,7 +1218,7 @@ static int form_add(struct sbuf *b, const char *key, const char *val)
 			if (sbuf_addc(b, (char)*p, RESPONSE_MAX))
 				return -1;
 		} else {
-			char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+			char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
 
 			if (sbuf_add(b, e, 3, RESPONSE_MAX))
 				return -1;
@@ -1256,11 +1261,11 @@ static int session_name(const char *name, char *out, size_t cap, char *err, size
  * of the answer go to @out.
  */
 static int sts_call(struct aws_identity *id, const char *action, const struct sbuf *form,
-		    const struct aws_creds *signer, struct aws_creds *out, char *err, size_t errlen)
+                    const struct aws_creds *signer, struct aws_creds *out, char *err, size_t errlen)
 {
 	static const char ctype[] = "application/x-www-form-urlencoded; charset=utf-8";
-	struct sigv4_result sig = { 0 };
-	struct http_req rq = { 0 };
+	struct sigv4_result sig = {0};
+	struct http_req rq = {0};
 	struct http_resp rs;
 	struct aws_temp_creds tc;
 	struct url_parts u;
@@ -1277,15 +1282,15 @@ static int sts_call(struct aws_identity *id, const char *action, const struct sb
 	if (!(h = hdr_add(h, "Content-Type: %s", ctype)) || !(h = hdr_add(h, "Expect:")))
 		goto oom;
 	if (signer) {
-		struct sigv4_header sh[2] = { { "Host", u.authority }, { "Content-Type", ctype } };
-		struct sigv4_request sr = { .method = "POST",
-					    .path = u.path,
-					    .headers = sh,
-					    .nheaders = 2,
-					    .payload = form->p,
-					    .payload_len = form->len };
-		struct sigv4_credentials sc = { signer->access_key_id, signer->secret_access_key,
-						signer->session_token };
+		struct sigv4_header sh[2] = {{"Host", u.authority}, {"Content-Type", ctype}};
+		struct sigv4_request sr = {.method = "POST",
+		                           .path = u.path,
+		                           .headers = sh,
+		                           .nheaders = 2,
+		                           .payload = form->p,
+		                           .payload_len = form->len};
+		struct sigv4_credentials sc = {signer->access_key_id, signer->secret_access_key,
+		                               signer->session_token};
 
 		if (sigv4_sign(&sr, &sc, id->env.region, "sts", time(NULL), &sig)) {
 			set_err(err, errlen, "sts %s: signing failed", action);
@@ -1324,7 +1329,7 @@ static int sts_call(struct aws_identity *id, const char *action, const struct sb
 			set_err(err, errlen, "sts %s: unreadable answer", action);
 		}
 	} else if (aws_xml_parse_error(rs.body.p, rs.body.len, code, sizeof(code), msg,
-				       sizeof(msg)) == 0) {
+	                               sizeof(msg)) == 0) {
 		set_err(err, errlen, "sts %s: HTTP %ld %s: %s", action, rs.status, code, msg);
 	} else {
 		set_err(err, errlen, "sts %s: HTTP %ld", action, rs.status);
@@ -1341,10 +1346,10 @@ done:
 }
 
 static int sts_assume_role(struct aws_identity *id, const struct aws_creds *src,
-			   const char *role_arn, const char *session, const char *external_id,
-			   struct aws_creds *out, char *err, size_t errlen)
+                           const char *role_arn, const char *session, const char *external_id,
+                           struct aws_creds *out, char *err, size_t errlen)
 {
-	struct sbuf form = { 0 };
+	struct sbuf form = {0};
 	char sn[80];
 	int rc = -1;
 
@@ -1363,9 +1368,9 @@ static int sts_assume_role(struct aws_identity *id, const struct aws_creds *src,
 /* AssumeRoleWithWebIdentity: unsigned; the token is read from @token_file
  * at every call because it is rotated underneath us (EKS, GitHub OIDC). */
 static int sts_web_identity(struct aws_identity *id, const char *role_arn, const char *session,
-			    const char *token_file, struct aws_creds *out, char *err, size_t errlen)
+                            const char *token_file, struct aws_creds *out, char *err, size_t errlen)
 {
-	struct sbuf form = { 0 }, tok;
+	struct sbuf form = {0}, tok;
 	char sn[80];
 	int rc = -1;
 
@@ -1390,9 +1395,11 @@ static int sts_web_identity(struct aws_identity *id, const char *role_arn, const
 
 static char **profile_field(struct aws_profile *p, int i)
 {
-	char **f[] = { &p->aws_access_key_id, &p->aws_secret_access_key, &p->aws_session_token,
-		       &p->region, &p->role_arn, &p->source_profile,
-		       &p->external_id, &p->web_identity_token_file, &p->role_session_name };
+	char **f[] = {&p->aws_access_key_id, &p->aws_secret_access_key,
+	              &p->aws_session_token, &p->region,
+	              &p->role_arn,          &p->source_profile,
+	              &p->external_id,       &p->web_identity_token_file,
+	              &p->role_session_name};
 
 	return i < (int)(sizeof(f) / sizeof(f[0])) ? f[i] : NULL;
 }
@@ -1405,11 +1412,11 @@ static char **profile_field(struct aws_profile *p, int i)
  * the SDKs refuse it whole, and so do we).
  */
 static int profile_load(struct aws_identity *id, const char *name, struct aws_profile *out,
-			const char **keys_source, char *err, size_t errlen)
+                        const char **keys_source, char *err, size_t errlen)
 {
-	const char *paths[2] = { id->cfg.config_file, id->cfg.credentials_file };
+	const char *paths[2] = {id->cfg.config_file, id->cfg.credentials_file};
 	struct aws_profile p[2];
-	int found[2] = { 0, 0 }, i, k, rc;
+	int found[2] = {0, 0}, i, k, rc;
 	struct sbuf b;
 	char **f, **g;
 
@@ -1426,7 +1433,7 @@ static int profile_load(struct aws_identity *id, const char *name, struct aws_pr
 		sbuf_free(&b);
 		if (rc < 0) {
 			set_err(err, errlen, "shared %s file %s is malformed",
-				i == 0 ? "config" : "credentials", paths[i]);
+			        i == 0 ? "config" : "credentials", paths[i]);
 			goto fail;
 		}
 		found[i] = rc == 0;
@@ -1467,11 +1474,10 @@ fail:
  * (@as_source), static keys win over the profile's own role_arn, as in
  * botocore; at the top, role_arn wins.
  */
-static int profile_creds(struct aws_identity *id, const char *name, int depth,
-			 const char **chain, int as_source, struct aws_creds *out, char *err,
-			 size_t errlen)
+static int profile_creds(struct aws_identity *id, const char *name, int depth, const char **chain,
+                         int as_source, struct aws_creds *out, char *err, size_t errlen)
 {
-	struct aws_creds src = { 0 };
+	struct aws_creds src = {0};
 	struct aws_profile p;
 	const char *ksrc;
 	int rc, i, keys;
@@ -1481,8 +1487,9 @@ static int profile_creds(struct aws_identity *id, const char *name, int depth,
 		return rc;
 	keys = p.aws_access_key_id || p.aws_secret_access_key;
 	if (keys && (!p.aws_access_key_id || !p.aws_secret_access_key)) {
-		set_err(err, errlen, "profile %s: aws_access_key_id and aws_secret_access_key must both be set",
-			name);
+		set_err(err, errlen,
+		        "profile %s: aws_access_key_id and aws_secret_access_key must both be set",
+		        name);
 		rc = -1;
 	} else if (p.role_arn && !(as_source && keys)) {
 		if (p.web_identity_token_file) {
@@ -1490,7 +1497,7 @@ static int profile_creds(struct aws_identity *id, const char *name, int depth,
 
 			if (tf)
 				rc = sts_web_identity(id, p.role_arn, p.role_session_name, tf, out,
-						      err, errlen);
+				                      err, errlen);
 			else
 				rc = -1;
 			if (!tf)
@@ -1502,13 +1509,14 @@ static int profile_creds(struct aws_identity *id, const char *name, int depth,
 			if (strcmp(p.source_profile, name) == 0) {
 				if (!keys) {
 					set_err(err, errlen,
-						"profile %s: source_profile is itself but it has no keys",
-						name);
+					        "profile %s: source_profile is itself but it has "
+					        "no keys",
+					        name);
 					rc = -1;
 				} else {
 					rc = creds_static(&src, p.aws_access_key_id,
-							  p.aws_secret_access_key,
-							  p.aws_session_token, ksrc);
+					                  p.aws_secret_access_key,
+					                  p.aws_session_token, ksrc);
 					if (rc)
 						set_err(err, errlen, "out of memory");
 				}
@@ -1517,42 +1525,45 @@ static int profile_creds(struct aws_identity *id, const char *name, int depth,
 					if (strcmp(chain[i], p.source_profile) == 0)
 						break;
 				if (i <= depth) {
-					set_err(err, errlen, "profile %s: source_profile loop via %s",
-						name, p.source_profile);
+					set_err(err, errlen,
+					        "profile %s: source_profile loop via %s", name,
+					        p.source_profile);
 					rc = -1;
 				} else if (depth + 1 >= PROFILE_MAX_DEPTH) {
-					set_err(err, errlen, "profile %s: source_profile chain longer than %d",
-						name, PROFILE_MAX_DEPTH);
+					set_err(err, errlen,
+					        "profile %s: source_profile chain longer than %d",
+					        name, PROFILE_MAX_DEPTH);
 					rc = -1;
 				} else {
-					rc = profile_creds(id, p.source_profile, depth + 1, chain, 1,
-							   &src, err, errlen);
+					rc = profile_creds(id, p.source_profile, depth + 1, chain,
+					                   1, &src, err, errlen);
 					if (rc > 0)
-						set_err(err, errlen,
-							"profile %s: source_profile %s %s", name,
-							p.source_profile,
-							rc == 1 ? "not found" : "has no credentials");
+						set_err(
+						    err, errlen, "profile %s: source_profile %s %s",
+						    name, p.source_profile,
+						    rc == 1 ? "not found" : "has no credentials");
 					if (rc > 0)
 						rc = -1;
 				}
 			}
 			if (rc == 0)
 				rc = sts_assume_role(id, &src, p.role_arn, p.role_session_name,
-						     p.external_id, out, err, errlen);
+				                     p.external_id, out, err, errlen);
 			if (rc == 0)
 				util_strlcpy(out->source, "assume-role(profile)",
-					     sizeof(out->source));
+				             sizeof(out->source));
 			aws_creds_free(&src);
 		} else {
-			set_err(err, errlen,
-				"profile %s: role_arn needs source_profile or web_identity_token_file "
-				"(credential_source is not supported)",
-				name);
+			set_err(
+			    err, errlen,
+			    "profile %s: role_arn needs source_profile or web_identity_token_file "
+			    "(credential_source is not supported)",
+			    name);
 			rc = -1;
 		}
 	} else if (keys) {
 		rc = creds_static(out, p.aws_access_key_id, p.aws_secret_access_key,
-				  p.aws_session_token, ksrc);
+		                  p.aws_session_token, ksrc);
 		if (rc)
 			set_err(err, errlen, "out of memory");
 	} else {
@@ -1564,14 +1575,13 @@ static int profile_creds(struct aws_identity *id, const char *name, int depth,
 
 /* ------------------------------------------------ container and IMDS */
 
-static int container_creds(struct aws_identity *id, struct aws_creds *out, char *err,
-			   size_t errlen)
+static int container_creds(struct aws_identity *id, struct aws_creds *out, char *err, size_t errlen)
 {
 	const struct chain_cfg *c = &id->cfg;
-	struct http_req rq = { 0 };
+	struct http_req rq = {0};
 	struct http_resp rs;
 	struct curl_slist *h = NULL;
-	struct sbuf auth = { 0 };
+	struct sbuf auth = {0};
 	char url[1024];
 	int rc = -1;
 
@@ -1581,25 +1591,25 @@ static int container_creds(struct aws_identity *id, struct aws_creds *out, char 
 	} else {
 		if (c->container_rel[0] != '/') {
 			set_err(err, errlen,
-				"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must start with /");
+			        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must start with /");
 			return -1;
 		}
 		snprintf(url, sizeof(url), "%s%s",
-			 c->container_base ? c->container_base : ECS_AGENT_BASE, c->container_rel);
+		         c->container_base ? c->container_base : ECS_AGENT_BASE, c->container_rel);
 	}
 	if (!aws_container_url_allowed(url)) {
 		set_err(err, errlen,
-			"container credentials URL %.200s is not allowed (https, or http to "
-			"loopback or the ECS/EKS agent only)",
-			url);
+		        "container credentials URL %.200s is not allowed (https, or http to "
+		        "loopback or the ECS/EKS agent only)",
+		        url);
 		return -1;
 	}
 	if (c->container_auth_file) {
-		if (read_token_file(c->container_auth_file, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-				    &auth, err, errlen))
+		if (read_token_file(c->container_auth_file,
+		                    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &auth, err, errlen))
 			return -1;
-	} else if (c->container_auth && sbuf_add(&auth, c->container_auth,
-						 strlen(c->container_auth), TOKEN_FILE_MAX)) {
+	} else if (c->container_auth &&
+	           sbuf_add(&auth, c->container_auth, strlen(c->container_auth), TOKEN_FILE_MAX)) {
 		set_err(err, errlen, "container authorization token too long");
 		return -1;
 	}
@@ -1641,9 +1651,9 @@ done:
 
 /* One IMDS GET of @path with the session token; the body in @rs on 200. */
 static int imds_get(struct aws_identity *id, const char *token, const char *path,
-		    struct http_resp *rs, char *err, size_t errlen)
+                    struct http_resp *rs, char *err, size_t errlen)
 {
-	struct http_req rq = { 0 };
+	struct http_req rq = {0};
 	struct curl_slist *h;
 	char url[1200];
 	int rc;
@@ -1664,7 +1674,7 @@ static int imds_get(struct aws_identity *id, const char *token, const char *path
 	slist_wipe_free(h);
 	if (rc == 0 && rs->status != 200) {
 		set_err(err, errlen, "IMDS GET %s answered HTTP %ld%s", path, rs->status,
-			rs->status == 404 ? " (no IAM role attached to this instance?)" : "");
+		        rs->status == 404 ? " (no IAM role attached to this instance?)" : "");
 		http_resp_free(rs);
 		rc = -1;
 	}
@@ -1673,13 +1683,13 @@ static int imds_get(struct aws_identity *id, const char *token, const char *path
 
 /* IMDSv2 only (no fallback to v1).  *@unreachable is set when the token
  * request got no answer at all: not on EC2, so the chain has no source. */
-static int imds_creds(struct aws_identity *id, struct aws_creds *out, int *unreachable,
-		      char *err, size_t errlen)
+static int imds_creds(struct aws_identity *id, struct aws_creds *out, int *unreachable, char *err,
+                      size_t errlen)
 {
-	struct http_req rq = { 0 };
+	struct http_req rq = {0};
 	struct http_resp rs;
 	struct curl_slist *h;
-	struct sbuf token = { 0 };
+	struct sbuf token = {0};
 	char url[1200], role[80], path[200];
 	size_t n;
 	int rc = -1;
@@ -1766,7 +1776,7 @@ static int chain_resolve(struct aws_identity *id, struct aws_creds *out, char *e
 	if (c->env_akid || c->env_secret) {
 		if (!c->env_akid || !c->env_secret) {
 			set_err(err, errlen,
-				"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must both be set");
+			        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must both be set");
 			return -1;
 		}
 		if (creds_static(out, c->env_akid, c->env_secret, c->env_token, "env")) {
@@ -1781,13 +1791,13 @@ static int chain_resolve(struct aws_identity *id, struct aws_creds *out, char *e
 		return rc;
 	if (rc == 1 && c->profile_explicit) {
 		set_err(err, errlen, "profile %s (AWS_PROFILE) is in neither %s nor %s", c->profile,
-			c->credentials_file, c->config_file);
+		        c->credentials_file, c->config_file);
 		return -1;
 	}
 	/* 3. web identity */
 	if (c->wi_token_file && c->wi_role_arn)
 		return sts_web_identity(id, c->wi_role_arn, c->wi_session_name, c->wi_token_file,
-					out, err, errlen);
+		                        out, err, errlen);
 	/* 4. container */
 	if (c->container_full || c->container_rel)
 		return container_creds(id, out, err, errlen);
@@ -1803,9 +1813,9 @@ static int chain_resolve(struct aws_identity *id, struct aws_creds *out, char *e
 		util_strlcpy(ierr, "AWS_EC2_METADATA_DISABLED is true", sizeof(ierr));
 	}
 	set_err(err, errlen,
-		"no AWS credentials found (environment, profile %s, web identity, container; "
-		"%s)",
-		c->profile, ierr);
+	        "no AWS credentials found (environment, profile %s, web identity, container; "
+	        "%s)",
+	        c->profile, ierr);
 	return -1;
 }
 
@@ -1821,7 +1831,7 @@ static void fmt_expiration(time_t t, char *out, size_t cap)
  * log sink cannot stall aws_identity_get(). */
 static void identity_refresh(struct aws_identity *id)
 {
-	struct aws_creds fresh, old = { 0 };
+	struct aws_creds fresh, old = {0};
 	char err[256] = "", akid[128] = "", src[32] = "", exp[32];
 	unsigned failures = 0, wait_s = 0;
 	time_t expiration = 0;
@@ -1874,7 +1884,7 @@ static void identity_refresh(struct aws_identity *id)
  * included; invalidations are otherwise served at most once a second.
  */
 static int identity_due(const struct aws_identity *id, time_t now, uint64_t now_ms,
-			uint64_t *wait_ms)
+                        uint64_t *wait_ms)
 {
 	uint64_t at;
 
@@ -1994,9 +2004,8 @@ void aws_identity_invalidate(struct aws_identity *id, const char *access_key_id)
 	pthread_mutex_unlock(&id->mu);
 }
 
-void aws_identity_status(struct aws_identity *id, char *source, size_t sourcelen,
-			 char *akid_prefix, size_t akidlen, time_t *expiration, char *last_error,
-			 size_t errlen)
+void aws_identity_status(struct aws_identity *id, char *source, size_t sourcelen, char *akid_prefix,
+                         size_t akidlen, time_t *expiration, char *last_error, size_t errlen)
 {
 	pthread_mutex_lock(&id->mu);
 	if (source && sourcelen)

@@ -41,12 +41,12 @@
  * shared config file for the region).  Endpoints have no trailing slash.
  */
 struct aws_env {
-	char region[64];	  /* override, AWS_REGION, AWS_DEFAULT_REGION, profile region */
-	char ses_endpoint[512];	  /* AWS_ENDPOINT_URL_SESV2, _SES, AWS_ENDPOINT_URL, else
-				   * https://email.REGION.amazonaws.com */
-	char sts_endpoint[512];	  /* AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, else
-				   * https://sts.REGION.amazonaws.com */
-	char ca_bundle[1024];	  /* AWS_CA_BUNDLE, or "" for the system store */
+	char region[64];        /* override, AWS_REGION, AWS_DEFAULT_REGION, profile region */
+	char ses_endpoint[512]; /* AWS_ENDPOINT_URL_SESV2, _SES, AWS_ENDPOINT_URL, else
+	                         * https://email.REGION.amazonaws.com */
+	char sts_endpoint[512]; /* AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, else
+	                         * https://sts.REGION.amazonaws.com */
+	char ca_bundle[1024];   /* AWS_CA_BUNDLE, or "" for the system store */
 };
 
 /*
@@ -65,11 +65,11 @@ int aws_env_load(struct aws_env *e, const char *region_override, char *err, size
 struct aws_creds {
 	char *access_key_id;
 	char *secret_access_key; /* secret */
-	char *session_token;	 /* secret; NULL for long-term keys */
-	time_t expiration;	 /* UTC; 0 = never */
-	char source[32];	 /* "env", "shared-credentials", "shared-config",
-				  * "web-identity", "container", "imds",
-				  * "assume-role(profile)" */
+	char *session_token;     /* secret; NULL for long-term keys */
+	time_t expiration;       /* UTC; 0 = never */
+	char source[32];         /* "env", "shared-credentials", "shared-config",
+	                          * "web-identity", "container", "imds",
+	                          * "assume-role(profile)" */
 };
 
 /* Wipe and free the strings and zero @c.  NULL-safe, idempotent. */
@@ -100,7 +100,7 @@ unsigned aws_creds_backoff(unsigned failures);
  * never quotes the input.
  */
 int aws_creds_parse_json(const char *json, size_t len, struct aws_creds *out, char *err,
-			 size_t errlen);
+                         size_t errlen);
 /*
  * May container credentials be fetched from @url?  As the SDKs: any https
  * URL; http only to loopback hosts or the ECS/EKS agent addresses
@@ -114,9 +114,9 @@ struct aws_identity;
 
 enum aws_identity_start {
 	AWS_IDENTITY_FAILED = -1, /* the refresher could not be started */
-	AWS_IDENTITY_READY = 0,	  /* credentials are available */
+	AWS_IDENTITY_READY = 0,   /* credentials are available */
 	AWS_IDENTITY_PENDING = 1, /* first resolution failed (see status); the
-				   * refresher keeps retrying with backoff */
+	                           * refresher keeps retrying with backoff */
 };
 
 /*
@@ -150,9 +150,8 @@ void aws_identity_invalidate(struct aws_identity *id, const char *access_key_id)
  * the last resolution error ("" after a success).  Any buffer may be NULL
  * with size 0.  Never returns secrets.
  */
-void aws_identity_status(struct aws_identity *id, char *source, size_t sourcelen,
-			 char *akid_prefix, size_t akidlen, time_t *expiration, char *last_error,
-			 size_t errlen);
+void aws_identity_status(struct aws_identity *id, char *source, size_t sourcelen, char *akid_prefix,
+                         size_t akidlen, time_t *expiration, char *last_error, size_t errlen);
 /* Stop and join the refresher (aborting a transfer in progress), wipe, free.  NULL-safe. */
 void aws_identity_free(struct aws_identity *id);
 

@@ -293,3 +293,60 @@ def test_server_exits_when_stdin_closes():
         assert not os.path.exists(d.ca)
     finally:
         d.stop()
+
+
+# ---------------------------------------------------------------- web identity, IMDS, container
+
+def test_web_identity_unsigned(aws):
+    aws.add_web_identity_token("wi-token-example-0001", ROLE_NOEXT)
+    # The operation is unsigned in botocore's model; the fake keys are never used.
+    c = client(aws, "sts", "AKIAUNUSEDEXAMPLE000", "unused")
+    creds = c.assume_role_with_web_identity(RoleArn=ROLE_NOEXT, RoleSessionName="ci-1",
+                                            WebIdentityToken="wi-token-example-0001")["Credentials"]
+    rec = aws.credentials()[creds["AccessKeyId"]]
+    assert rec["issued_by"] == "AssumeRoleWithWebIdentity" and rec["role_arn"] == ROLE_NOEXT
+    [call] = aws.calls("AssumeRoleWithWebIdentity")["calls"]
+    assert call["access_key"] is None and call["status"] == 200
+    assert ses(aws, creds).get_account()["SendingEnabled"] is True
+    with pytest.raises(ClientError) as e:
+        c.assume_role_with_web_identity(RoleArn=ROLE_NOEXT, RoleSessionName="ci-1",
+                                        WebIdentityToken="not-configured-token")
+    assert code(e) == "InvalidIdentityToken"
+    with pytest.raises(ClientError) as e:
+        c.assume_role_with_web_identity(RoleArn=ROLE, RoleSessionName="ci-1",
+                                        WebIdentityToken="wi-token-example-0001")
+    assert code(e) == "AccessDenied"
+
+
+def test_imds_with_botocore_fetcher(aws):
+    from botocore.utils import InstanceMetadataFetcher
+    aws.set_imds_role(ROLE)
+    try:
+        f = InstanceMetadataFetcher(timeout=2, num_attempts=1, base_url=aws.metadata_endpoint + "/")
+        got = f.retrieve_iam_role_credentials()
+    finally:
+        aws.set_imds_role(None)
+    assert got["role_name"] == "sesgate-sender" and got["access_key"].startswith("ASIA")
+    assert aws.credentials()[got["access_key"]]["issued_by"] == "IMDS"
+    ops = [(c["operation"], c["method"]) for c in aws.calls()["calls"]]
+    assert ops[0] == ("IMDSToken", "PUT")          # IMDSv2: token first
+    creds = {"AccessKeyId": got["access_key"], "SecretAccessKey": got["secret_key"],
+             "SessionToken": got["token"]}
+    assert ses(aws, creds).get_account()["SendQuota"]["MaxSendRate"] == 7.0
+
+
+def test_container_with_botocore_fetcher(aws):
+    from botocore.utils import ContainerMetadataFetcher
+    aws.set_container_role(ROLE, auth="Bearer container-token-example")
+    try:
+        f = ContainerMetadataFetcher(sleep=lambda _: None)
+        got = f.retrieve_full_uri(aws.container_url,
+                                  headers={"Authorization": "Bearer container-token-example"})
+        with pytest.raises(Exception):
+            f.retrieve_full_uri(aws.container_url, headers={"Authorization": "Bearer wrong"})
+    finally:
+        aws.set_container_role(None)
+    assert aws.credentials()[got["AccessKeyId"]]["issued_by"] == "Container"
+    creds = {"AccessKeyId": got["AccessKeyId"], "SecretAccessKey": got["SecretAccessKey"],
+             "SessionToken": got["Token"]}
+    assert ses(aws, creds).get_account()["SendingEnabled"] is True
