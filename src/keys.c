@@ -28,6 +28,13 @@ TENANT_KEY(key_ready, "ready")
 TENANT_KEY(key_inflight, "inflight")
 TENANT_KEY(key_all, "all")
 TENANT_KEY(key_dlq, "dlq")
+TENANT_KEY(key_retrying, "retrying")
+
+char *key_hist(char *buf, const char *tid, const char *qid)
+{
+	snprintf(buf, KEY_MAX, "sg:{%s}:hist:%s", tid, qid);
+	return buf;
+}
 
 char *key_msg(char *buf, const char *tid, const char *qid)
 {

@@ -30,6 +30,8 @@ char *key_ready(char *buf, const char *tid);              /* sg:{T}:ready zset q
 char *key_inflight(char *buf, const char *tid);           /* sg:{T}:inflight zset qid->deadline */
 char *key_all(char *buf, const char *tid);                /* sg:{T}:all zset qid->arrival ms */
 char *key_dlq(char *buf, const char *tid);                /* sg:{T}:dlq zset qid->time */
+char *key_hist(char *buf, const char *tid, const char *qid); /* sg:{T}:hist:QID list of events */
+char *key_retrying(char *buf, const char *tid);           /* sg:{T}:retrying set of qids */
 
 /* Validation of names that become parts of keys or protocol objects. */
 int key_valid_tenant_name(const char *name);   /* [a-z0-9][a-z0-9-]{0,62} */

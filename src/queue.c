@@ -30,14 +30,15 @@ static const char enqueue_lua[] =
 	"if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('EXISTS duplicate queue id') end\n"
 	"local t = redis.call('TIME')\n"
 	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-	"redis.call('HSET', KEYS[1], 'arrival_redis', now, unpack(ARGV, 2))\n"
+	"redis.call('HSET', KEYS[1], 'arrival_redis', now, unpack(ARGV, 3))\n"
 	"redis.call('ZADD', KEYS[2], now, ARGV[1])\n"
 	"redis.call('ZADD', KEYS[3], now, ARGV[1])\n"
+	"redis.call('RPUSH', KEYS[5], ARGV[2])\n"
 	"return now\n";
 
 static const char cancel_lua[] =
 	"if redis.call('ZSCORE', KEYS[2], ARGV[1]) then\n"
-	"  redis.call('DEL', KEYS[1]) redis.call('ZREM', KEYS[2], ARGV[1])\n"
+	"  redis.call('DEL', KEYS[1], KEYS[4]) redis.call('ZREM', KEYS[2], ARGV[1])\n"
 	"  redis.call('ZREM', KEYS[3], ARGV[1]) return 1 end\n"
 	"return 0\n";
 
@@ -122,10 +123,11 @@ void queue_tick(struct rconn *rc)
 	while (list) {
 		struct orphan *o = list;
 		list = list->next;
-		char kmsg[KEY_MAX], kready[KEY_MAX], kall[KEY_MAX];
-		const char *argv[] = {"EVAL", cancel_lua, "3", key_msg(kmsg, o->tid, o->qid),
-				      key_ready(kready, o->tid), key_all(kall, o->tid), o->qid};
-		rconn_cmd(rc, cancel_cb, o, 7, argv, NULL);
+		char kmsg[KEY_MAX], kready[KEY_MAX], kall[KEY_MAX], khist[KEY_MAX];
+		const char *argv[] = {"EVAL", cancel_lua, "4", key_msg(kmsg, o->tid, o->qid),
+				      key_ready(kready, o->tid), key_all(kall, o->tid),
+				      key_hist(khist, o->tid, o->qid), o->qid};
+		rconn_cmd(rc, cancel_cb, o, 8, argv, NULL);
 	}
 }
 
@@ -184,17 +186,24 @@ void queue_enqueue(struct rconn *rc, const struct queue_msg *m, queue_done_cb *c
 	json_object_set_new(env, "smtputf8", json_boolean(m->smtputf8));
 	char *envs = json_dumps(env, JSON_COMPACT);
 	json_decref(env);
+	/* First event of the message's history (sesgatectl msg show). */
+	json_t *ev = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:I,s:i}", "t", (json_int_t)m->arrival_ms,
+			       "ev", "received", "from", m->sender, "client", m->client, "helo",
+			       m->helo, "auth", m->auth_user, "size", (json_int_t)m->len, "rcpts",
+			       m->nrcpt);
+	char *evs = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+	json_decref(ev);
 
-	char kmsg[KEY_MAX], kready[KEY_MAX], kall[KEY_MAX], ktenant[KEY_MAX];
+	char kmsg[KEY_MAX], kready[KEY_MAX], kall[KEY_MAX], ktenant[KEY_MAX], khist[KEY_MAX];
 	char arrival[32], size[32], nrcpt[16];
 	snprintf(arrival, sizeof(arrival), "%llu", (unsigned long long)m->arrival_ms);
 	snprintf(size, sizeof(size), "%zu", m->len);
 	snprintf(nrcpt, sizeof(nrcpt), "%d", m->nrcpt);
 	const char *argv[] = {
-		"EVAL", enqueue_lua, "4",
+		"EVAL", enqueue_lua, "5",
 		key_msg(kmsg, m->tid, m->qid), key_ready(kready, m->tid), key_all(kall, m->tid),
-		key_tenant(ktenant, m->tid),
-		m->qid,
+		key_tenant(ktenant, m->tid), key_hist(khist, m->tid, m->qid),
+		m->qid, evs ? evs : "{}",
 		"qid", m->qid, "tenant", m->tid, "tenant_name", m->tenant_name,
 		"env", envs ? envs : "{}", "client", m->client, "helo", m->helo,
 		"auth", m->auth_user, "arrival", arrival, "size", size, "nrcpt", nrcpt,
@@ -207,4 +216,5 @@ void queue_enqueue(struct rconn *rc, const struct queue_msg *m, queue_done_cb *c
 	lens[argc - 1] = m->len; /* data is binary-safe, not a C string */
 	rconn_cmd(rc, eval_cb, e, argc, argv, lens);
 	free(envs);
+	free(evs);
 }

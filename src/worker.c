@@ -501,13 +501,11 @@ static void job_finish(struct job *j, const char *mode, uint64_t next, int count
 	snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)w->cfg->delivery_record_ttl * 1000);
 	char kmsg[KEY_MAX], kready[KEY_MAX], kinf[KEY_MAX], kall[KEY_MAX], kretry[KEY_MAX],
 		kdlq[KEY_MAX], khist[KEY_MAX], kten[KEY_MAX];
-	snprintf(kretry, sizeof(kretry), "sg:{%s}:retrying", j->tid);
-	snprintf(khist, sizeof(khist), "sg:{%s}:hist:%s", j->tid, j->qid);
 	const char *argv[] = {
 		"EVAL", finish_lua, "8",
 		key_msg(kmsg, j->tid, j->qid), key_ready(kready, j->tid),
-		key_inflight(kinf, j->tid), key_all(kall, j->tid), kretry, key_dlq(kdlq, j->tid),
-		khist, key_tenant(kten, j->tid),
+		key_inflight(kinf, j->tid), key_all(kall, j->tid), key_retrying(kretry, j->tid),
+		key_dlq(kdlq, j->tid), key_hist(khist, j->tid, j->qid), key_tenant(kten, j->tid),
 		mode, j->qid, j->claim, now, nx, owed_s ? owed_s : "[]", nowed,
 		ids_s ? ids_s : "[]", reason ? reason : "", event_json, ttl,
 		count_attempt ? "1" : "0", throttled ? "1" : "0", reason ? reason : "",

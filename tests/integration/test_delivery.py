@@ -74,6 +74,8 @@ def test_byte_exact_and_tags(acme, aws, redis):
     tid = tid_of(redis, "acme")
     assert redis.cli("GET", "sg:sesid:" + m["message_id"]) == "%s:%s" % (tid, qid)
     hist = [json.loads(x) for x in redis.cli("LRANGE", "sg:{%s}:hist:%s" % (tid, qid), "0", "-1").split("\n") if x]
+    assert hist[0]["ev"] == "received" and hist[0]["from"] == "alice@acme.example"
+    assert hist[0]["rcpts"] == 1 and hist[0]["auth"] == t.user
     assert hist[-1]["ev"] == "attempt" and hist[-1]["result"] == "sent"
     assert m["message_id"] in hist[-1]["ses_ids"]
     assert int(redis.cli("PTTL", "sg:{%s}:hist:%s" % (tid, qid))) > 0
