@@ -238,19 +238,6 @@ static int cmd_release(redisReply *r)
 #define HEADER_SCAN       16384 /* octets at the start of `data` searched for headers */
 #define HEADER_VALUE_MAX  200   /* octets of one header value shown */
 
-/* Per-message and per-tenant delivery keys of doc/redis-keys.md (not in keys.c yet). */
-static char *ctl_key_hist(char *buf, const char *tid, const char *qid)
-{
-	snprintf(buf, KEY_MAX, "sg:{%s}:hist:%s", tid, qid);
-	return buf;
-}
-
-static char *ctl_key_retrying(char *buf, const char *tid)
-{
-	snprintf(buf, KEY_MAX, "sg:{%s}:retrying", tid);
-	return buf;
-}
-
 static int name_in(const char *const *list, const char *s)
 {
 	for (; *list; list++)
@@ -485,7 +472,7 @@ static int queue_stats_fill(struct ctl_err *e, const struct tref *t, size_t n, j
 			pipe_add(&p, "ZRANGE %s 0 0 WITHSCORES", k);
 			pipe_add(&p, "ZCARD %s", key_ready(k, tid));
 			pipe_add(&p, "ZCARD %s", key_inflight(k, tid));
-			pipe_add(&p, "SCARD %s", ctl_key_retrying(k, tid));
+			pipe_add(&p, "SCARD %s", key_retrying(k, tid));
 			pipe_add(&p, "ZCARD %s", key_dlq(k, tid));
 			pipe_add(&p, "HMGET %s state hold hold_since", key_tenant(k, tid));
 		}
@@ -590,9 +577,9 @@ static json_t *msg_view(struct ctl_err *e, const char *tname, const char *tid, c
 			      key_msg(km, tid, qid),
 			      key_ready(kr, tid),
 			      key_inflight(ki, tid),
-			      ctl_key_retrying(kt, tid),
+			      key_retrying(kt, tid),
 			      key_dlq(kd, tid),
-			      ctl_key_hist(kh, tid, qid),
+			      key_hist(kh, tid, qid),
 			      qid,
 			      head,
 			      nev};
@@ -1096,7 +1083,7 @@ static long long drop_messages(struct ctl_err *e, const char *tid, const char *z
 		for (size_t i = b; i < end; i++) {
 			char mk[KEY_MAX], hk[KEY_MAX];
 			pipe_add(&p, "DEL %s %s", key_msg(mk, tid, m->element[i]->str),
-				 ctl_key_hist(hk, tid, m->element[i]->str));
+				 key_hist(hk, tid, m->element[i]->str));
 		}
 		redisReply **r = pipe_run(e, &p);
 		if (!r)
@@ -1149,7 +1136,7 @@ static json_t *c_tenant_delete(json_t *args, struct ctl_err *e)
 	char k2[KEY_MAX], k3[KEY_MAX], k4[KEY_MAX], k5[KEY_MAX], k6[KEY_MAX], k7[KEY_MAX];
 	cmd_ok(e, "DEL %s %s %s %s %s %s %s", key_tenant_domains(k, tid), key_tenant_creds(k2, tid),
 	       key_ready(k3, tid), key_inflight(k4, tid), key_all(k5, tid), key_dlq(k6, tid),
-	       ctl_key_retrying(k7, tid));
+	       key_retrying(k7, tid));
 	cmd_ok(e, "ZREM %s %s", KEY_SCHED, tid);
 	if (cmd_ok(e, "HDEL %s %s", KEY_TENANTS, name) < 0)
 		return NULL;
@@ -1398,7 +1385,7 @@ static int dlq_batch(struct ctl_err *e, const char *script, const char *tid, con
 	argv[5] = key_all(keys[2], tid);
 	for (size_t i = 0; i < n; i++) {
 		argv[6 + 2 * i] = key_msg(keys[3 + 2 * i], tid, qids[i]);
-		argv[7 + 2 * i] = ctl_key_hist(keys[4 + 2 * i], tid, qids[i]);
+		argv[7 + 2 * i] = key_hist(keys[4 + 2 * i], tid, qids[i]);
 	}
 	argv[3 + nkeys] = arg;
 	for (size_t i = 0; i < n; i++)
@@ -1640,7 +1627,7 @@ static json_t *c_msg_show(json_t *args, struct ctl_err *e)
 		for (size_t i = 0; i < m; i++) {
 			char mk[KEY_MAX], hk[KEY_MAX];
 			pipe_add(&p, "EXISTS %s", key_msg(mk, t[b + i].tid, qid));
-			pipe_add(&p, "EXISTS %s", ctl_key_hist(hk, t[b + i].tid, qid));
+			pipe_add(&p, "EXISTS %s", key_hist(hk, t[b + i].tid, qid));
 		}
 		redisReply **r = pipe_run(e, &p);
 		if (!r) {

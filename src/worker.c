@@ -458,6 +458,14 @@ static void send_dsn(struct job *j, const char *diag, const char *code)
 	};
 	STAT_INC(dsn_queued);
 	log_kv(LOG_NOTICE, "dsn_queued", "qid", qid, "about", j->qid, "tenant", j->tid, NULL);
+	json_t *ev = json_pack("{s:I,s:s,s:s,s:s}", "t", (json_int_t)util_now_ms(), "ev", "dsn",
+			       "dsn_qid", qid, "to", j->from);
+	char *evs = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+	json_decref(ev);
+	char khist[KEY_MAX];
+	const char *rp[] = {"RPUSH", key_hist(khist, j->tid, j->qid), evs ? evs : "{}"};
+	rconn_cmd(j->w->rc, ignore_cb, NULL, 3, rp, NULL);
+	free(evs);
 	queue_enqueue(j->w->rc, &m, (queue_done_cb *)(void (*)(void))ignore_cb, NULL);
 	free(msg);
 }
