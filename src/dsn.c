@@ -96,32 +96,6 @@ static void sb_fini(struct sbuf *b)
 /* ------------------------------------------------------------------ */
 /* Cleaning what comes from outside                                    */
 
-/* Length of the well-formed UTF-8 sequence at @s (@n available), 0 if none. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (c >= 0xe0 && c <= 0xef) {
-		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-			return 0;
-		if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f))
-			return 0;
-		return 3;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-		    (s[3] & 0xc0) != 0x80)
-			return 0;
-		if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
-			return 0;
-		return 4;
-	}
-	return 0;
-}
 
 /* Host names and our own addresses: printable ASCII that cannot end a
  * header token or an angle address early.  Anything else is dropped. */
@@ -163,7 +137,7 @@ static int clean_addr(char *dst, const char *s)
 	int wide = 0;
 
 	while (i < n) {
-		size_t k = utf8_seq(u + i, n - i);
+		size_t k = util_utf8_seq(u + i, n - i);
 		if (k == 0 || (k == 1 && (u[i] < 0x20 || u[i] == 0x7f))) {
 			if (o + 1 > DSN_ADDR_MAX)
 				break;
@@ -201,7 +175,7 @@ static void clean_diag(char *dst, const char *s)
 			m = (c <= 0x20 || c == 0x7f) ? ' ' : (char)c;
 			i++;
 		} else {
-			size_t k = utf8_seq(u + i, n - i);
+			size_t k = util_utf8_seq(u + i, n - i);
 			m = '?';
 			i += k ? k : 1;
 		}
@@ -302,7 +276,7 @@ static void sb_xtext(struct sbuf *b, const char *s)
 
 	while (i < n) {
 		char e[16];
-		size_t k = utf8_seq(u + i, n - i);
+		size_t k = util_utf8_seq(u + i, n - i);
 		unsigned long cp;
 		int w;
 
@@ -542,7 +516,7 @@ static int is_utf8_text(const char *s, size_t n)
 	int wide = 0;
 
 	for (size_t i = 0, k; i < n; i += k) {
-		k = utf8_seq((const unsigned char *)s + i, n - i);
+		k = util_utf8_seq((const unsigned char *)s + i, n - i);
 		if (k == 0 || s[i] == '\0')
 			return 0;
 		wide |= k > 1;

@@ -44,6 +44,15 @@ void util_rfc5322_date(uint64_t ms, char *out, size_t outlen);
 /* ISO-8601 UTC ("2026-11-29T03:37:54Z"). */
 void util_iso8601(uint64_t sec, char *out, size_t outlen);
 
+/*
+ * Length of the well-formed UTF-8 sequence at S (N octets available): no
+ * overlong forms, no surrogates, nothing above U+10FFFF.  0 if none.
+ */
+size_t util_utf8_seq(const unsigned char *s, size_t n);
+
+/* Value of one hex digit, or -1. */
+int util_hexval(int c);
+
 /* Wipe a secret so the compiler cannot elide it. */
 void util_wipe(void *p, size_t len);
 

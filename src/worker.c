@@ -125,13 +125,19 @@ static void pump(struct worker *w);
 static void job_send(struct job *j);
 static void account_run(struct job *j);
 
-/* A job parked for credentials goes on with what it was doing. */
-static void job_resume(struct job *j)
+/* Jobs parked for credentials go on with what they were doing. */
+static void resume_waiting(struct worker *w)
 {
-	if (j->kind == JOB_ACCOUNT)
-		account_run(j);
-	else
-		job_send(j);
+	struct job *list = w->waiting;
+	w->waiting = NULL;
+	while (list) {
+		struct job *j = list;
+		list = list->next;
+		if (j->kind == JOB_ACCOUNT)
+			account_run(j);
+		else
+			job_send(j);
+	}
 }
 static void job_finish_cb(redisReply *r, void *arg, const char *err);
 
@@ -278,13 +284,7 @@ static void sts_done_cb(const struct http_resp *r, void *arg)
 	struct worker *w = c->w;
 	free(c);
 	/* Jobs of this worker waiting for it try again now (others on their tick). */
-	struct job *list = w->waiting;
-	w->waiting = NULL;
-	while (list) {
-		struct job *j = list;
-		list = list->next;
-		job_resume(j);
-	}
+	resume_waiting(w);
 }
 
 /* Start AssumeRole for J's tenant; the caller owns the refresh (single flight). */
@@ -1226,13 +1226,7 @@ static void worker_tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	queue_tick(w->rc);
 	/* Jobs parked for credentials another thread is fetching. */
-	struct job *list = w->waiting;
-	w->waiting = NULL;
-	while (list) {
-		struct job *j = list;
-		list = list->next;
-		job_resume(j);
-	}
+	resume_waiting(w);
 	if (stop || !rconn_up(w->rc))
 		return;
 	uint64_t now = util_now_ms();

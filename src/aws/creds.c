@@ -615,16 +615,6 @@ static void jp_ws(struct jp *j)
 		j->p++;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static int jp_hex4(struct jp *j, unsigned *v)
 {
@@ -634,7 +624,7 @@ static int jp_hex4(struct jp *j, unsigned *v)
 		return -1;
 	*v = 0;
 	for (i = 0; i < 4; i++) {
-		h = hexval((unsigned char)j->p[i]);
+		h = util_hexval((unsigned char)j->p[i]);
 		if (h < 0)
 			return -1;
 		*v = *v << 4 | (unsigned)h;

@@ -11,6 +11,8 @@
  */
 #include "aws/ses.h"
 
+#include "util.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,33 +33,6 @@
 /* ------------------------------------------------------------------ */
 /* UTF-8 and JSON strings                                              */
 
-/* Length of the well-formed UTF-8 sequence at @s (@n bytes available):
- * no overlong forms, no surrogates, nothing above U+10FFFF.  0 if none. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (c >= 0xe0 && c <= 0xef) {
-		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-			return 0;
-		if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f))
-			return 0;
-		return 3;
-	}
-	if (c >= 0xf0 && c <= 0xf4) {
-		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-		    (s[3] & 0xc0) != 0x80)
-			return 0;
-		if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
-			return 0;
-		return 4;
-	}
-	return 0;
-}
 
 /*
  * Output cursor for the two-pass writer: with @p NULL it only counts.
@@ -119,7 +94,7 @@ static void jw_str(struct jw *w, const char *s)
 			i++;
 			continue;
 		}
-		k = utf8_seq(u + i, n - i);
+		k = util_utf8_seq(u + i, n - i);
 		if (k == 0) {
 			w->bad = 1;
 			return;

@@ -9,6 +9,8 @@
  */
 #include "aws/sigv4.h"
 
+#include "util.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -125,16 +127,6 @@ static void sb_uri_encode(struct sbuf *sb, const char *s, size_t n,
 	}
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Query components arrive as sent (possibly already percent-encoded), so
  * decode %XX first and re-encode: that makes "%e1%88%b4" and the raw
@@ -147,8 +139,8 @@ static void sb_query_component(struct sbuf *sb, const char *s, size_t n)
 		unsigned char c = (unsigned char)s[i];
 		int hi, lo;
 
-		if (c == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
-		    (lo = hexval(s[i + 2])) >= 0) {
+		if (c == '%' && i + 2 < n && (hi = util_hexval(s[i + 1])) >= 0 &&
+		    (lo = util_hexval(s[i + 2])) >= 0) {
 			c = (unsigned char)(hi << 4 | lo);
 			i += 2;
 		}
