@@ -271,29 +271,6 @@ static int qid_parse(struct ctl_err *e, const char *in, char *out)
 	return 0;
 }
 
-/* Octets of the valid UTF-8 sequence at P (N available), 0 if there is none. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
-	size_t need;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		need = 1;
-	else if (c >= 0xe0 && c <= 0xef)
-		need = 2, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-	else if (c >= 0xf0 && c <= 0xf4)
-		need = 3, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-	else
-		return 0;
-	if (n <= need || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i <= need; i++)
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	return need + 1;
-}
-
 /*
  * A JSON string of the LEN octets at S, whatever they are.  Header lines and
  * envelope parts come from SMTP clients and may be any octets, and jansson
@@ -308,7 +285,7 @@ static json_t *jstr_clean(const char *s, size_t len, size_t max)
 	if (!d)
 		return json_null();
 	for (size_t i = 0; i < len;) {
-		size_t n = utf8_seq((const unsigned char *)s + i, len - i);
+		size_t n = util_utf8_seq((const unsigned char *)s + i, len - i);
 		if (max && j + (n ? n : 1) > max) {
 			memcpy(d + j, "...", 3);
 			j += 3;

@@ -58,6 +58,10 @@
 #define STS_REFRESH_BEFORE_S 600  /* renew tenant credentials 10 min before expiry */
 #define KEY_REAP "sg:reap"        /* zset: tenant id -> earliest claim deadline */
 #define SESID_KEY_MAX 320
+/* Message octets one job keeps in SendEmail bodies at once (beyond one). */
+#define CHUNK_BYTES_INFLIGHT (8u << 20)
+/* Message octets one worker claims at once (beyond one message). */
+#define WORKER_BYTES_CLAIM (64u << 20)
 
 struct worker;
 
@@ -65,7 +69,8 @@ enum job_kind { JOB_SEND, JOB_ACCOUNT };
 
 struct chunk {
 	int first, n;          /* slice of job->rcpts */
-	int state;             /* 0 pending, 1 done ok, 2 failed */
+	int state;             /* 0 owed, 1 done ok, 2 failed */
+	int inflight;          /* its SendEmail call is out */
 	enum ses_outcome outcome;
 	int creds_retried;
 	char code[64];
@@ -107,6 +112,7 @@ struct worker {
 	struct rconn *rc;
 	struct http *http;
 	struct event *tick_ev;
+	uint64_t bytes;        /* message octets held by this worker's jobs */
 	_Atomic int busy;      /* claimed messages not finished + account checks */
 	int picking;           /* a pick/claim round trip is in progress */
 	struct job *waiting;   /* jobs waiting for credentials */
@@ -123,6 +129,8 @@ static struct stscache *g_sts;
 
 static void pump(struct worker *w);
 static void job_send(struct job *j);
+static void job_chunks_done(struct job *j);
+static void job_pump_chunks(struct job *j);
 static void account_run(struct job *j);
 
 /* Jobs parked for credentials go on with what they were doing. */
@@ -179,6 +187,7 @@ static void job_done(struct job *j)
 {
 	struct worker *w = j->w;
 	w->busy--;
+	w->bytes -= j->len;
 	job_free(j);
 	pump(w);
 }
@@ -705,8 +714,20 @@ static void chunk_done_cb(const struct http_resp *r, void *arg)
 		if (k->outcome == SES_CREDS_EXPIRED)
 			stscache_invalidate(g_sts, j->credkey, j->cr.access_key_id);
 	}
-	if (--j->pending > 0)
-		return;
+	k->inflight = 0;
+	j->pending--;
+	for (int c = 0; c < j->nchunks; c++)
+		if (j->chunks[c].state == 0 && !j->chunks[c].inflight) {
+			job_pump_chunks(j); /* more owed chunks waited for memory */
+			return;
+		}
+	if (j->pending == 0)
+		job_chunks_done(j);
+}
+
+/* Every chunk has its answer. */
+static void job_chunks_done(struct job *j)
+{
 	/* Credentials went stale under us: refresh and resend what is owed, once. */
 	int again = 0;
 	for (int c = 0; c < j->nchunks; c++)
@@ -745,26 +766,19 @@ static void job_defer_nocall(struct job *j, const char *why, uint64_t when)
 	finish_with(j, "retry", when, 0, 0, "deferred", why, "credentials");
 }
 
-/* Send every chunk still owed (state 0), with fresh credentials. */
-static void job_send(struct job *j)
+/*
+ * Start SendEmail calls for owed chunks.  Each call carries the whole
+ * message base64-encoded, so a big message with many recipients sends its
+ * chunks a few at a time (CHUNK_BYTES_INFLIGHT) instead of all at once.
+ */
+static void job_pump_chunks(struct job *j)
 {
-	char err[200] = "";
-	time_t retry_at = 0;
-	int r = job_creds(j, err, sizeof(err), &retry_at);
-	if (r == 0)
-		return; /* parked until STS answers */
-	if (r < 0) {
-		uint64_t when = (uint64_t)retry_at * 1000;
-		if (when < util_now_ms() + 1000)
-			when = util_now_ms() + 1000;
-		job_defer_nocall(j, err[0] ? err : "no tenant credentials", when);
-		return;
-	}
-	int started = 0;
 	for (int c = 0; c < j->nchunks; c++) {
 		struct chunk *k = &j->chunks[c];
-		if (k->state != 0)
+		if (k->state != 0 || k->inflight)
 			continue;
+		if (j->pending > 0 && (j->pending + 1) * j->len > CHUNK_BYTES_INFLIGHT)
+			break;
 		struct ses_send s = {
 			.from = j->from,
 			.rcpts = (const char *const *)&j->rcpts[k->first],
@@ -793,11 +807,29 @@ static void job_send(struct job *j)
 			snprintf(k->msg, sizeof(k->msg), "cannot start the SES request");
 			continue;
 		}
+		k->inflight = 1;
 		j->pending++;
-		started++;
 	}
-	if (!started && j->pending == 0)
-		job_decide(j);
+	if (j->pending == 0)
+		job_chunks_done(j);
+}
+
+/* Send every chunk still owed (state 0), with fresh credentials. */
+static void job_send(struct job *j)
+{
+	char err[200] = "";
+	time_t retry_at = 0;
+	int r = job_creds(j, err, sizeof(err), &retry_at);
+	if (r == 0)
+		return; /* parked until STS answers */
+	if (r < 0) {
+		uint64_t when = (uint64_t)retry_at * 1000;
+		if (when < util_now_ms() + 1000)
+			when = util_now_ms() + 1000;
+		job_defer_nocall(j, err[0] ? err : "no tenant credentials", when);
+		return;
+	}
+	job_pump_chunks(j);
 }
 
 /* ---- GetAccount -------------------------------------------------------- */
@@ -925,6 +957,7 @@ static void fetch_cb(redisReply *r, void *arg, const char *err)
 	json_decref(env);
 	json_decref(owed);
 	j->len = r->element[1]->len;
+	j->w->bytes += j->len;
 	j->data = malloc(j->len + 1);
 	if (j->data) {
 		memcpy(j->data, r->element[1]->str, j->len);
@@ -1088,11 +1121,14 @@ static void pick_cb(redisReply *r, void *arg, const char *err)
 	snprintf(refresh, sizeof(refresh), "%llu", (unsigned long long)w->cfg->account_refresh * 1000);
 	snprintf(prefix, sizeof(prefix), "sg:{%s}:msg:", c->tid);
 	snprintf(lease, sizeof(lease), "%d", CHECK_LEASE_MS);
+	char bytes[32];
+	snprintf(bytes, sizeof(bytes), "%llu",
+		 (unsigned long long)(w->bytes < WORKER_BYTES_CLAIM ? WORKER_BYTES_CLAIM - w->bytes : 0));
 	char kten[KEY_MAX], kready[KEY_MAX], kinf[KEY_MAX];
 	const char *a[] = {"EVAL", claim_lua, "3", key_tenant(kten, c->tid),
 			   key_ready(kready, c->tid), key_inflight(kinf, c->tid),
-			   now, max, vis, rate, c->token, refresh, prefix, lease};
-	rconn_cmd(w->rc, claim_cb, c, 14, a, NULL);
+			   now, max, vis, rate, c->token, refresh, prefix, lease, bytes};
+	rconn_cmd(w->rc, claim_cb, c, 15, a, NULL);
 }
 
 /* Look for work when there is room for it. */

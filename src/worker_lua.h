@@ -13,7 +13,7 @@
 /*
  * CLAIM.  KEYS: tenant, ready, inflight.
  * ARGV: now, max messages, visibility ms, default rate, claim token,
- *       account refresh ms, message key prefix, lease ms.
+ *       account refresh ms, message key prefix, lease ms, max octets.
  * Reply: {status, needcheck, role_arn, external_id, configuration_set,
  *         tenant name, next due, detail, qid...}
  * status: ok | empty | later | gone | paused | held | norole | check |
@@ -24,7 +24,8 @@
  * every worker of every instance shares one bucket per tenant.  Tokens are
  * recipients, as SES counts its MaxSendRate.  The first message of a claim
  * may overdraw the bucket (a 1000-recipient message must still go), which
- * the following claims then wait for.
+ * the following claims then wait for.  Likewise the first message may
+ * exceed the octet budget (the worker's memory for message data).
  */
 static const char claim_lua[] =
 	"local now, max, vis = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
@@ -66,15 +67,18 @@ static const char claim_lua[] =
 	"local used = (tonumber(f[12] or '0') or 0) + (tonumber(f[13] or '0') or 0)\n"
 	"local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, max)\n"
 	"local out = info('ok', chk)\n"
-	"local claimed, sent = 0, 0\n"
+	"local claimed, sent, octets = 0, 0, 0\n"
+	"local maxoctets = tonumber(ARGV[9])\n"
 	"for _, q in ipairs(due) do\n"
 	"  local mk = ARGV[7] .. q\n"
-	"  local m = redis.call('HMGET', mk, 'nrcpt', 'nowed')\n"
+	"  local m = redis.call('HMGET', mk, 'nrcpt', 'nowed', 'size')\n"
 	"  if not m[1] then\n"
 	"    redis.call('ZREM', KEYS[2], q)\n"
 	"  else\n"
 	"    local n = tonumber(m[2] or m[1]) or 1\n"
-	"    if claimed > 0 and n > tokens then break end\n"
+	"    local sz = tonumber(m[3] or '0') or 0\n"
+	"    if claimed > 0 and (n > tokens or octets + sz > maxoctets) then break end\n"
+	"    octets = octets + sz\n"
 	"    if max24 >= 0 and used + n > max24 then\n"
 	"      if claimed == 0 then return info('quota', chk) end\n"
 	"      break\n"
