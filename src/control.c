@@ -9,6 +9,7 @@
  * generates, once, to the admin who asked.
  */
 #include "control.h"
+#include "worker.h"
 #include "config.h"
 #include "keys.h"
 #include "log.h"
@@ -847,6 +848,7 @@ static json_t *c_status(json_t *args, struct ctl_err *e)
 	if (r)
 		freeReplyObject(r);
 	json_object_set_new(o, "counters", stats_json());
+	json_object_set_new(o, "delivery", workers_status_json());
 	return o;
 }
 
@@ -956,6 +958,19 @@ static int valid_configuration_set(const char *v)
  * delivery overrides are present only when set, so an empty value removes
  * them and the workers fall back to what SES says.
  */
+/*
+ * Put TID at the front of the workers' index (sg:sched), so a change that
+ * may let its waiting mail go (resume, release, a role, a higher rate) takes
+ * effect now instead of at the workers' next look.  Only moves it earlier.
+ */
+static int sched_now(struct ctl_err *e, const char *tid)
+{
+	char now[32];
+	if (redis_now_ms(e, now, sizeof(now)) < 0)
+		return -1;
+	return cmd_ok(e, "ZADD %s LT %s %s", KEY_SCHED, now, tid);
+}
+
 static json_t *c_tenant_set(json_t *args, struct ctl_err *e)
 {
 	char tid[TENANT_ID_LEN + 1], k[KEY_MAX];
@@ -970,7 +985,7 @@ static json_t *c_tenant_set(json_t *args, struct ctl_err *e)
 	if (!key || !val)
 		return fail(e, "invalid", "tenant.set needs key and value");
 	if (name_in(clearable, key) && *val == '\0') {
-		if (cmd_ok(e, "HDEL %s %s", key_tenant(k, tid), key) < 0)
+		if (cmd_ok(e, "HDEL %s %s", key_tenant(k, tid), key) < 0 || sched_now(e, tid) < 0)
 			return NULL;
 		return tenant_json(e, tid, 1);
 	}
@@ -996,7 +1011,7 @@ static json_t *c_tenant_set(json_t *args, struct ctl_err *e)
 	} else {
 		return fail(e, "invalid", "unknown tenant setting: %s", key);
 	}
-	if (cmd_ok(e, "HSET %s %s %s", key_tenant(k, tid), key, val) < 0)
+	if (cmd_ok(e, "HSET %s %s %s", key_tenant(k, tid), key, val) < 0 || sched_now(e, tid) < 0)
 		return NULL;
 	return tenant_json(e, tid, 1);
 }
@@ -1008,7 +1023,8 @@ static json_t *set_state(json_t *args, struct ctl_err *e, const char *state)
 		return NULL;
 	const char *reason = arg_str(args, "reason");
 	if (cmd_ok(e, "HSET %s state %s paused_reason %s", key_tenant(k, tid), state,
-		   strcmp(state, "paused") == 0 ? (reason ? reason : "paused by admin") : "") < 0)
+		   strcmp(state, "paused") == 0 ? (reason ? reason : "paused by admin") : "") < 0 ||
+	    (strcmp(state, "active") == 0 && sched_now(e, tid) < 0))
 		return NULL;
 	log_kv(LOG_NOTICE, "tenant_state", "tenant", arg_str(args, "name"), "state", state, NULL);
 	return tenant_json(e, tid, 1);
@@ -1032,11 +1048,10 @@ static json_t *c_tenant_resume(json_t *args, struct ctl_err *e)
  */
 static json_t *c_tenant_release(json_t *args, struct ctl_err *e)
 {
-	char tid[TENANT_ID_LEN + 1], k[KEY_MAX], now[32];
+	char tid[TENANT_ID_LEN + 1], k[KEY_MAX];
 	if (tenant_id(e, arg_str(args, "name"), tid) < 0 ||
 	    cmd_ok(e, "HDEL %s hold hold_since hold_auto", key_tenant(k, tid)) < 0 ||
-	    redis_now_ms(e, now, sizeof(now)) < 0 ||
-	    cmd_ok(e, "ZADD %s LT %s %s", KEY_SCHED, now, tid) < 0)
+	    sched_now(e, tid) < 0)
 		return NULL;
 	log_kv(LOG_NOTICE, "tenant_released", "tenant", arg_str(args, "name"), NULL);
 	return tenant_json(e, tid, 1);

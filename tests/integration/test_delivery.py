@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import provision, simple_message, wait_for
+from conftest import GATEWAY_SECRET, provision, simple_message, wait_for
 
 ACCT_A = "111111111111"
 ACCT_B = "222222222222"
@@ -85,6 +85,11 @@ def test_byte_exact_and_tags(acme, aws, redis):
     assert any(c.get("external_id") == "ext-acme-1" and "acme" in c.get("session", "") for c in items)
     log = gw.read_log()
     assert "delivered" in log and qid in log
+    _, st = gw.ctl("status")
+    aws_st = st["delivery"]["aws"]
+    assert aws_st["source"] == "env" and aws_st["region"] == "us-east-1"
+    assert GATEWAY_SECRET not in json.dumps(st)
+    assert st["counters"]["msgs_delivered"] >= 1
     assert "gatewaySecret" not in log and "awsdouble-session" not in log
 
 
@@ -296,9 +301,8 @@ def test_tenant_without_role_holds_mail_until_provisioned(delivery, aws, tenant_
     assert aws.messages() == []
     tid = tid_of(redis, "acme")
     assert redis.cli("ZCARD", "sg:{%s}:all" % tid) == "1"
-    provision(gw, aws, t, ACCT_A)
-    redis.cli("ZADD", "sg:sched", "0", tid)          # what tenant.set role_arn does
-    assert wait_for(lambda: aws.messages(), timeout=20)
+    provision(gw, aws, t, ACCT_A)                    # tenant set role_arn wakes the workers
+    assert wait_for(lambda: aws.messages(), timeout=5)
 
 
 def test_sts_denied_keeps_mail_queued(acme, aws, redis):
