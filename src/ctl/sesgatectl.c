@@ -536,7 +536,8 @@ static void show_status(const struct command *cmd, const json_t *args, const jso
 {
 	static const char *const known[] = {
 		"version", "instance", "uptime", "redis", "sessions", "max_sessions",
-		"accepted", "refused", "smtp_threads", "data_memory", "data_memory_max", NULL,
+		"accepted", "refused", "smtp_threads", "data_memory", "data_memory_max", "delivery",
+		NULL,
 	};
 	struct kvlist kv = {0};
 	long long a, b;
@@ -572,6 +573,33 @@ static void show_status(const struct command *cmd, const json_t *args, const jso
 			kv_add(&kv, "data memory", "%s of %s", s1, s2);
 		} else {
 			kv_add(&kv, "data memory", "%s", s1);
+		}
+	}
+	const json_t *d = json_object_get(r, "delivery");
+	if (json_is_object(d)) {
+		const json_t *aws = json_object_get(d, "aws");
+		if (jnum(d, "workers", &a))
+			kv_add(&kv, "delivery threads", "%lld", a);
+		if (jnum(d, "in_progress", &a))
+			kv_add(&kv, "deliveries in progress", "%lld", a);
+		if (json_is_object(aws)) {
+			kv_add(&kv, "aws identity", "%s (%s)", or_dash(jstr(aws, "source")),
+			       or_dash(jstr(aws, "access_key_id")));
+			if (jnum(aws, "expiration", &a) && a > 0) {
+				time_t t = (time_t)a;
+				struct tm tm;
+				gmtime_r(&t, &tm);
+				strftime(s1, sizeof(s1), "%Y-%m-%dT%H:%M:%SZ", &tm);
+				kv_add(&kv, "aws identity expires", "%s", s1);
+			}
+			const char *le = jstr(aws, "last_error");
+			if (le && *le)
+				kv_add(&kv, "aws identity error", "%s", le);
+			kv_add(&kv, "aws region", "%s", or_dash(jstr(aws, "region")));
+			kv_add(&kv, "ses endpoint", "%s", or_dash(jstr(aws, "ses_endpoint")));
+			kv_add(&kv, "sts endpoint", "%s", or_dash(jstr(aws, "sts_endpoint")));
+			if (jnum(aws, "tenant_credentials_cached", &a))
+				kv_add(&kv, "tenant credentials cached", "%lld", a);
 		}
 	}
 	kv_add_unknown(&kv, r, known);

@@ -90,6 +90,12 @@ def test_byte_exact_and_tags(acme, aws, redis):
     assert aws_st["source"] == "env" and aws_st["region"] == "us-east-1"
     assert GATEWAY_SECRET not in json.dumps(st)
     assert st["counters"]["msgs_delivered"] >= 1
+    import subprocess
+    from conftest import SESGATECTL
+    out = subprocess.run([SESGATECTL, "-s", gw.sock, "status"], capture_output=True,
+                         text=True, timeout=30).stdout
+    assert "aws identity" in out and "env (AKIA" in out and "us-east-1" in out
+    assert GATEWAY_SECRET not in out
     assert "gatewaySecret" not in log and "awsdouble-session" not in log
 
 
