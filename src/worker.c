@@ -316,7 +316,7 @@ static void sts_refresh(struct job *j)
 	snprintf(akid, sizeof(akid), "%s", base.access_key_id);
 	char *hdr[AWSREQ_MAX_HEADERS], *url = NULL;
 	int n = body ? awsreq_sign("POST", g_env.sts_endpoint, "/",
-				   "application/x-www-form-urlencoded; charset=utf-8", body,
+				   "application/x-www-form-urlencoded; charset=utf-8", NULL, 0, body,
 				   strlen(body), &sc, g_env.region, "sts", now, hdr, &url)
 		     : -1;
 	aws_creds_free(&base);
@@ -386,7 +386,7 @@ static int ses_call(struct job *j, const char *method, const char *path, char *b
 				       j->cr.session_token};
 	char *hdr[AWSREQ_MAX_HEADERS], *url = NULL;
 	int n = awsreq_sign(method, g_env.ses_endpoint, path, body ? "application/json" : NULL,
-			    body ? body : "", len, &sc, g_env.region, "ses", time(NULL), hdr, &url);
+			    NULL, 0, body ? body : "", len, &sc, g_env.region, "ses", time(NULL), hdr, &url);
 	if (n < 0) {
 		free(body);
 		return -1;

@@ -54,9 +54,17 @@ static int add(char *out[], int *n, const char *name, const char *value)
 	return 0;
 }
 
+static int add_extra(char *out[], int *n, const struct sigv4_header *extra, size_t nextra)
+{
+	for (size_t i = 0; i < nextra; i++)
+		if (add(out, n, extra[i].name, extra[i].value) < 0)
+			return -1;
+	return 0;
+}
+
 int awsreq_sign(const char *method, const char *endpoint, const char *path,
-		const char *content_type, const void *body, size_t len,
-		const struct sigv4_credentials *cr, const char *region, const char *service,
+		const char *content_type, const struct sigv4_header *extra, size_t nextra,
+		const void *body, size_t len, const struct sigv4_credentials *cr, const char *region, const char *service,
 		time_t now, char *out[AWSREQ_MAX_HEADERS], char **url)
 {
 	char host[512], base[512];
@@ -68,10 +76,19 @@ int awsreq_sign(const char *method, const char *endpoint, const char *path,
 		return -1;
 	snprintf(full, pl, "%s%s%s", base, path[0] == '/' ? "" : "/", path);
 
-	struct sigv4_header hdrs[2] = {{"Host", host}, {"Content-Type", content_type}};
+	if (nextra > AWSREQ_EXTRA_MAX) {
+		free(full);
+		return -1;
+	}
+	struct sigv4_header hdrs[2 + AWSREQ_EXTRA_MAX] = {{"Host", host}};
+	size_t nh = 1;
+	if (content_type)
+		hdrs[nh++] = (struct sigv4_header){"Content-Type", content_type};
+	for (size_t i = 0; i < nextra; i++)
+		hdrs[nh++] = extra[i];
 	struct sigv4_request req = {
 		.method = method, .path = full, .headers = hdrs,
-		.nheaders = content_type ? 2 : 1, .payload = body, .payload_len = len,
+		.nheaders = nh, .payload = body, .payload_len = len,
 	};
 	struct sigv4_result res = {0};
 	if (sigv4_sign(&req, cr, region, service, now, &res) < 0) {
@@ -81,6 +98,7 @@ int awsreq_sign(const char *method, const char *endpoint, const char *path,
 	int n = 0;
 	int bad = add(out, &n, "Host", host) < 0 ||
 		  (content_type && add(out, &n, "Content-Type", content_type) < 0) ||
+		  add_extra(out, &n, extra, nextra) < 0 ||
 		  add(out, &n, "X-Amz-Date", res.amz_date) < 0 ||
 		  (res.security_token && add(out, &n, "X-Amz-Security-Token", res.security_token) < 0) ||
 		  add(out, &n, "Authorization", res.authorization) < 0;

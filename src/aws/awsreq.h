@@ -14,7 +14,8 @@
 
 #include "aws/sigv4.h"
 
-#define AWSREQ_MAX_HEADERS 6
+#define AWSREQ_EXTRA_MAX 2
+#define AWSREQ_MAX_HEADERS (5 + AWSREQ_EXTRA_MAX)
 
 /*
  * Split an endpoint URL "https://host[:port][/base]" into the Host header
@@ -26,14 +27,16 @@ int awsreq_split_url(const char *url, char *host, size_t hostcap, char *base, si
 
 /*
  * Header lines ("Name: value") for METHOD ENDPOINT+PATH with BODY, signed
- * for REGION/SERVICE at NOW.  CONTENT_TYPE may be NULL (GET).  On success
+ * for REGION/SERVICE at NOW.  CONTENT_TYPE may be NULL (GET).  EXTRA (up to
+ * AWSREQ_EXTRA_MAX, may be NULL) are further headers to send and sign, such
+ * as X-Amz-Target.  On success
  * returns the number of lines written to OUT (heap strings, caller frees
  * each with awsreq_free_headers) and the full URL in URL (heap).  Returns -1
  * on bad input or allocation failure, with nothing allocated.
  */
 int awsreq_sign(const char *method, const char *endpoint, const char *path,
-		const char *content_type, const void *body, size_t len,
-		const struct sigv4_credentials *cr, const char *region, const char *service,
+		const char *content_type, const struct sigv4_header *extra, size_t nextra,
+		const void *body, size_t len, const struct sigv4_credentials *cr, const char *region, const char *service,
 		time_t now, char *out[AWSREQ_MAX_HEADERS], char **url);
 
 void awsreq_free_headers(char *h[AWSREQ_MAX_HEADERS], int n);

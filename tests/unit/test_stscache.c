@@ -140,7 +140,7 @@ static void test_sign_headers(void **st)
 	char *h[AWSREQ_MAX_HEADERS], *url = NULL;
 	const char body[] = "{\"a\":1}";
 	int n = awsreq_sign("POST", "https://127.0.0.1:8443/base", "/v2/email/outbound-emails",
-			    "application/json", body, sizeof(body) - 1, &cr, "us-east-1", "ses",
+			    "application/json", NULL, 0, body, sizeof(body) - 1, &cr, "us-east-1", "ses",
 			    1440938160, h, &url);
 	assert_int_equal(n, 5);
 	assert_string_equal(url, "https://127.0.0.1:8443/base/v2/email/outbound-emails");
@@ -166,12 +166,22 @@ static void test_sign_headers(void **st)
 	/* GET without body and without a session token */
 	cr.session_token = NULL;
 	n = awsreq_sign("GET", "https://email.us-east-1.amazonaws.com", "/v2/email/account", NULL,
-			"", 0, &cr, "us-east-1", "ses", 1440938160, h, &url);
+			NULL, 0, "", 0, &cr, "us-east-1", "ses", 1440938160, h, &url);
 	assert_int_equal(n, 3);
 	assert_string_equal(url, "https://email.us-east-1.amazonaws.com/v2/email/account");
 	awsreq_free_headers(h, n);
 	free(url);
-	assert_int_equal(awsreq_sign("GET", "nonsense", "/", NULL, "", 0, &cr, "us-east-1", "ses",
+	/* an extra header (awsJson1_1 X-Amz-Target) is sent and signed */
+	struct sigv4_header target = {"X-Amz-Target", "AWSOrganizationsV20161128.ListRoots"};
+	n = awsreq_sign("POST", "https://organizations.us-east-1.amazonaws.com", "/",
+			"application/x-amz-json-1.1", &target, 1, "{}", 2, &cr, "us-east-1",
+			"organizations", 1440938160, h, &url);
+	assert_int_equal(n, 4);
+	assert_string_equal(h[2], "X-Amz-Target: AWSOrganizationsV20161128.ListRoots");
+	assert_non_null(strstr(h[n - 1], "SignedHeaders=content-type;host;x-amz-date;x-amz-target,"));
+	awsreq_free_headers(h, n);
+	free(url);
+	assert_int_equal(awsreq_sign("GET", "nonsense", "/", NULL, NULL, 0, "", 0, &cr, "us-east-1", "ses",
 				     1440938160, h, &url), -1);
 }
 
