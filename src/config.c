@@ -93,12 +93,21 @@ static int parse_durability(struct config *cfg, int argc, char **argv, int first
 			    size_t whylen);
 static void dump_durability(const struct config *cfg, const struct option *o, FILE *out);
 static int check_region(const char *v, char *why, size_t whylen);
+static int check_arn(const char *v, char *why, size_t whylen);
+static int check_role_name(const char *v, char *why, size_t whylen);
+static int check_cfgset(const char *v, char *why, size_t whylen);
+static int check_ou(const char *v, char *why, size_t whylen);
+static int check_mail_type(const char *v, char *why, size_t whylen);
 static int parse_rate(struct config *cfg, int argc, char **argv, int first, char *why,
 		      size_t whylen);
 static void dump_rate(const struct config *cfg, const struct option *o, FILE *out);
 
 /* Tables read better aligned by hand. */
 /* clang-format off */
+static const struct keyword provmail_words[] = {
+	{"hold", PROV_MAIL_HOLD, 0}, {"tempfail", PROV_MAIL_TEMPFAIL, 0}, {NULL, 0, 0},
+};
+
 static const struct keyword bool_words[] = {
 	{"yes", 1, 0},  {"no", 0, 0},    {"on", 1, 1}, {"off", 0, 1}, {"true", 1, 1},
 	{"false", 0, 1}, {"1", 1, 1},    {"0", 0, 1},  {NULL, 0, 0},
@@ -228,6 +237,41 @@ static const struct option options[] = {
 	 .help = "lifetime asked of STS for tenant credentials"},
 	{.name = "default_send_rate", .type = T_SPECIAL, .def = "1", .parse = parse_rate,
 	 .dump = dump_rate, .help = "recipients/s per tenant until SES's MaxSendRate is known"},
+
+	/* provisioning */
+	{.name = "management_role_arn", .type = T_STRING, FIELD(management_role_arn), .def = "",
+	 .check = check_arn, .help = "role in the Organizations management account; empty = no provisioning"},
+	{.name = "gateway_principal_arn", .type = T_STRING, FIELD(gateway_principal_arn),
+	 .def = "", .check = check_arn,
+	 .help = "the gateway's own IAM principal, trusted by tenants' sending roles"},
+	{.name = "member_role_name", .type = T_STRING, FIELD(member_role_name),
+	 .def = "OrganizationAccountAccessRole", .check = check_role_name,
+	 .help = "admin role Organizations creates in new member accounts"},
+	{.name = "sending_role_name", .type = T_STRING, FIELD(sending_role_name),
+	 .def = "sesgate-sender", .check = check_role_name,
+	 .help = "name of the least-privilege sending role created in each tenant account"},
+	{.name = "configuration_set_name", .type = T_STRING, FIELD(configuration_set_name),
+	 .def = "sesgate", .check = check_cfgset, .help = "SES configuration set created for each tenant"},
+	{.name = "sns_topic_arn", .type = T_STRING, FIELD(sns_topic_arn), .def = "",
+	 .check = check_arn, .help = "SNS topic receiving every tenant's SES events; empty = none"},
+	{.name = "ou_production", .type = T_STRING, FIELD(ou_production), .def = "",
+	 .check = check_ou, .help = "organizational unit for production tenants; empty = root"},
+	{.name = "ou_sandbox", .type = T_STRING, FIELD(ou_sandbox), .def = "", .check = check_ou,
+	 .help = "organizational unit for sandbox tenants; empty = root"},
+	{.name = "ou_poc", .type = T_STRING, FIELD(ou_poc), .def = "", .check = check_ou,
+	 .help = "organizational unit for proof-of-concept tenants; empty = root"},
+	{.name = "provisioning_mail", .type = T_ENUM, FIELD(provisioning_mail), .def = "hold",
+	 .keywords = provmail_words,
+	 .help = "mail of a tenant still being set up: hold (accept, send later) or tempfail (451)"},
+	{.name = "provision_poll", .type = T_MSECS, FIELD(provision_poll_ms), .def = "60s",
+	 .min = 100, .max = 3600000, .help = "longest wait between polls of AWS during onboarding"},
+	{.name = "production_mail_type", .type = T_STRING, FIELD(production_mail_type),
+	 .def = "TRANSACTIONAL", .check = check_mail_type,
+	 .help = "MailType of production-access requests: TRANSACTIONAL or MARKETING"},
+	{.name = "production_website_url", .type = T_STRING, FIELD(production_website_url),
+	 .def = "", .help = "WebsiteURL of production-access requests"},
+	{.name = "production_use_case", .type = T_STRING, FIELD(production_use_case), .def = "",
+	 .help = "use-case text of production-access requests"},
 
 	/* control socket */
 	{.name = "control_socket", .type = T_STRING, FIELD(control_socket),
@@ -745,6 +789,73 @@ static void dump_durability(const struct config *cfg, const struct option *o, FI
 	}
 }
 
+/* "arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE", or empty. */
+static int check_arn(const char *v, char *why, size_t whylen)
+{
+	int colons = 0;
+	for (const char *p = v; *p; p++) {
+		if ((unsigned char)*p <= ' ' || *p == '"') {
+			snprintf(why, whylen, SHOW_FMT " is not an ARN", SHOW(v));
+			return -1;
+		}
+		colons += *p == ':';
+	}
+	if (*v && (strncmp(v, "arn:", 4) != 0 || colons < 5)) {
+		snprintf(why, whylen, SHOW_FMT " is not an ARN (arn:aws:SERVICE:REGION:ACCOUNT:...)",
+			 SHOW(v));
+		return -1;
+	}
+	return 0;
+}
+
+static int chars_in(const char *v, const char *extra)
+{
+	for (const char *p = v; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr(extra, *p)))
+			return 0;
+	return 1;
+}
+
+/* IAM role names: 1-64 of letters, digits and +=,.@_- */
+static int check_role_name(const char *v, char *why, size_t whylen)
+{
+	if (*v && strlen(v) <= 64 && chars_in(v, "+=,.@_-"))
+		return 0;
+	snprintf(why, whylen, SHOW_FMT " is not an IAM role name (1-64 of A-Z a-z 0-9 +=,.@_-)",
+		 SHOW(v));
+	return -1;
+}
+
+/* SES configuration set names: 1-64 of letters, digits, _ and - */
+static int check_cfgset(const char *v, char *why, size_t whylen)
+{
+	if (*v && strlen(v) <= 64 && chars_in(v, "_-"))
+		return 0;
+	snprintf(why, whylen, SHOW_FMT " is not a configuration set name (1-64 of A-Z a-z 0-9 _ -)",
+		 SHOW(v));
+	return -1;
+}
+
+/* "ou-" + root part + "-" + 8..32 lower-case letters or digits, or empty. */
+static int check_ou(const char *v, char *why, size_t whylen)
+{
+	if (!*v || (strncmp(v, "ou-", 3) == 0 && strlen(v) >= 8 && chars_in(v + 3, "-") &&
+		    strchr(v + 3, '-')))
+		return 0;
+	snprintf(why, whylen, SHOW_FMT " is not an organizational unit id (ou-xxxx-yyyyyyyy)",
+		 SHOW(v));
+	return -1;
+}
+
+static int check_mail_type(const char *v, char *why, size_t whylen)
+{
+	if (strcmp(v, "TRANSACTIONAL") == 0 || strcmp(v, "MARKETING") == 0)
+		return 0;
+	snprintf(why, whylen, SHOW_FMT " is not TRANSACTIONAL or MARKETING", SHOW(v));
+	return -1;
+}
+
 /* A region is a short lower-case token ("us-east-1", "eu-central-2"). */
 static int check_region(const char *v, char *why, size_t whylen)
 {
@@ -1095,6 +1206,12 @@ int config_parse_buffer(const char *name, const char *buf, size_t len, struct co
 		p.line = lmax > lmin ? lmax : lmin;
 		return fail(&p, "retry_max_backoff (%ds) is below retry_min_backoff (%ds)",
 			    tmp.retry_max_backoff, tmp.retry_min_backoff);
+	}
+	if (tmp.management_role_arn[0] && !tmp.gateway_principal_arn[0]) {
+		/* Each tenant's sending role must name whom it trusts. */
+		p.line = seen[find_option("management_role_arn") - options];
+		return fail(&p, "management_role_arn needs gateway_principal_arn (the gateway's own "
+				"IAM principal, trusted by each tenant's sending role)");
 	}
 	int lvis = seen[find_option("visibility_timeout") - options];
 	int lses = seen[find_option("ses_timeout") - options];

@@ -21,6 +21,7 @@ enum durability {
 };
 
 enum log_target { LOG_TARGET_STDERR = 0, LOG_TARGET_SYSLOG };
+enum prov_mail { PROV_MAIL_HOLD = 0, PROV_MAIL_TEMPFAIL };
 enum log_format { LOG_FORMAT_PLAIN = 0, LOG_FORMAT_JSON };
 
 struct listen_addr {
@@ -79,6 +80,20 @@ struct config {
 	int account_refresh;             /* seconds between GetAccount per tenant */
 	int sts_session_duration;        /* seconds, AssumeRole DurationSeconds */
 	double default_send_rate;        /* recipients/s before SES's MaxSendRate is known */
+
+	/* provisioning (tenant onboarding through AWS Organizations) */
+	char management_role_arn[256];   /* "" = provisioning off */
+	char gateway_principal_arn[256]; /* trusted by each tenant's sending role */
+	char member_role_name[64];       /* admin role Organizations creates */
+	char sending_role_name[64];      /* the role workers assume */
+	char configuration_set_name[65];
+	char sns_topic_arn[256];         /* SES events; "" = none */
+	char ou_production[80], ou_sandbox[80], ou_poc[80];
+	int provisioning_mail;           /* PROV_MAIL_HOLD or PROV_MAIL_TEMPFAIL */
+	int provision_poll_ms;           /* longest wait between polls */
+	char production_mail_type[16];
+	char production_website_url[256];
+	char production_use_case[1024];
 
 	/* control socket */
 	char control_socket[512];
