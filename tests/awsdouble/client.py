@@ -123,8 +123,15 @@ class AwsDouble:
     def configure(self, cfg):
         return self.admin("POST", "/admin/config", cfg)
 
-    def add_static_key(self, access_key, secret, account=None):
-        return self.configure({"static_keys": {access_key: {"secret": secret, "account": account}}})
+    def add_static_key(self, access_key, secret, account=None, arn=None):
+        """A long-term key.  `account`: its SES account (None: SES refuses it);
+        `arn`: the principal it stands for (default arn:aws:iam::000000000000:user/gateway),
+        matched against IAM trust policies and, by its account, the Organizations
+        management account."""
+        key = {"secret": secret, "account": account}
+        if arn is not None:
+            key["arn"] = arn
+        return self.configure({"static_keys": {access_key: key}})
 
     def add_role(self, role_arn, external_id=None, account=None, **extra):
         role = {"external_id": external_id, "account": account or role_arn.split(":")[4]}
@@ -148,7 +155,9 @@ class AwsDouble:
         return self.configure({"accounts": {account: settings}})
 
     def fault(self, operation, kind, count=1, **extra):
-        """kind: throttle, error500, latency (latency_ms=), hang, expired, rejected,
+        """operation: any STS, IAM, Organizations, SES v2 or metadata operation name
+        (e.g. "CreateAccount", "CreateRole", "CreateEmailIdentity").
+        kind: throttle, error500, latency (latency_ms=), hang, expired, rejected,
         suspended, paused, error (status=, code=, message=). count=None: until cleared."""
         body = {"operation": operation, "kind": kind, "count": count}
         body.update(extra)
@@ -171,6 +180,41 @@ class AwsDouble:
 
     def set_clock_offset(self, seconds):
         return self.admin("POST", "/admin/clock", {"offset_seconds": seconds})
+
+    # Organizations
+    def set_management_account(self, account):
+        """Organizations answers only principals of this account (default 999999999999)."""
+        return self.configure({"management_account": account})
+
+    def fail_email(self, email, reason="EMAIL_ALREADY_EXISTS"):
+        """CreateAccount with this email ends FAILED with FailureReason `reason`
+        (None: remove the entry)."""
+        return self.configure({"fail_emails": {email: reason}})
+
+    def add_ou(self, name, ou_id):
+        """An OU created under the root now and after every reset (config `ous`)."""
+        return self.configure({"ous": {name: ou_id}})
+
+    def orgs_state(self):
+        """{"organization", "root", "accounts", "create_requests", "ous"} (OUs and
+        root with "children": {"accounts": [...], "ous": [...]})."""
+        return self.admin("GET", "/admin/orgs")
+
+    # IAM
+    def iam_state(self, account=None):
+        """{"roles": [...]} roles created through IAM or Organizations, with their
+        trust policy and inline "policies" (parsed JSON)."""
+        return self.admin("GET", "/admin/iam" + ("?account=%s" % account if account else ""))
+
+    # SES v2 admin
+    def ses_state(self, account=None):
+        """{"accounts": {id: {"configuration_sets", "identities", "details",
+        "review_polls_left", "settings"}}}."""
+        return self.admin("GET", "/admin/ses" + ("?account=%s" % account if account else ""))
+
+    def verify_identity(self, account, identity):
+        """Mark an SES identity of `account` verified now."""
+        return self.admin("POST", "/admin/ses/verify", {"account": account, "identity": identity})
 
     def reset(self, config=False):
         return self.admin("POST", "/admin/reset", {"config": bool(config)})

@@ -2,7 +2,9 @@
 own clients.  They do not use the sesgate binary or the daemon fixtures."""
 import base64
 import datetime
+import json
 import os
+import re
 import sys
 
 import pytest
@@ -21,6 +23,9 @@ ACCOUNT = "111122223333"
 ROLE = "arn:aws:iam::111122223333:role/sesgate-sender"
 ROLE_NOEXT = "arn:aws:iam::444455556666:role/open-role"
 EXTERNAL_ID = "tenant-acme-ext-id"
+MGMT = "999999999999"
+PROVISIONER = "arn:aws:iam::999999999999:role/sesgate-provisioner"
+GW_ARN = "arn:aws:iam::000000000000:user/gateway"
 
 RAW = (b"From: alice@acme.example\r\nTo: bob@dest.example\r\nSubject: hi\r\n"
        b"Message-ID: <1@acme.example>\r\n\r\nhello \xc3\xa9\r\n.dot line\r\n\r\n")
@@ -35,7 +40,8 @@ def aws():
     d = AwsDouble(config={
         "static_keys": {GW_KEY: {"secret": GW_SECRET}},
         "roles": {ROLE: {"external_id": EXTERNAL_ID, "account": ACCOUNT},
-                  ROLE_NOEXT: {"external_id": None}},
+                  ROLE_NOEXT: {"external_id": None},
+                  PROVISIONER: {"external_id": None}},
         "accounts": {ACCOUNT: {"MaxSendRate": 7.0, "Max24HourSend": 1000.0,
                                "SendingEnabled": True, "ProductionAccessEnabled": False}},
     })
@@ -350,3 +356,583 @@ def test_container_with_botocore_fetcher(aws):
     creds = {"AccessKeyId": got["AccessKeyId"], "SecretAccessKey": got["SecretAccessKey"],
              "SessionToken": got["Token"]}
     assert ses(aws, creds).get_account()["SendingEnabled"] is True
+
+
+# ---------------------------------------------------------------- provisioning: Organizations, IAM, SES admin
+
+def status(excinfo):
+    return excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def temp_client(aws, service, creds):
+    return client(aws, service, creds["AccessKeyId"], creds["SecretAccessKey"],
+                  creds["SessionToken"])
+
+
+def provisioner(aws):
+    """Credentials of the management account's provisioning role (gateway key → AssumeRole)."""
+    return sts(aws).assume_role(RoleArn=PROVISIONER, RoleSessionName="sesgate-prov")["Credentials"]
+
+
+def orgs(aws, creds=None):
+    return temp_client(aws, "organizations", creds or provisioner(aws))
+
+
+def create_member(aws, org, email, name="tenant", polls=2, **kw):
+    """CreateAccount and poll DescribeCreateAccountStatus until it is done;
+    returns the final CreateAccountStatus."""
+    st = org.create_account(Email=email, AccountName=name, **kw)["CreateAccountStatus"]
+    for _ in range(polls):
+        st = org.describe_create_account_status(CreateAccountRequestId=st["Id"])["CreateAccountStatus"]
+    return st
+
+
+def member_admin(aws, prov, account_id, role="OrganizationAccountAccessRole"):
+    """Chain from the provisioner into the member account's admin role."""
+    return temp_client(aws, "sts", prov).assume_role(
+        RoleArn="arn:aws:iam::%s:role/%s" % (account_id, role),
+        RoleSessionName="sesgate-setup")["Credentials"]
+
+
+def trust_policy(principal=GW_ARN, external_id=EXTERNAL_ID):
+    st = {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}
+    if external_id is not None:
+        st["Condition"] = {"StringEquals": {"sts:ExternalId": external_id}}
+    return json.dumps({"Version": "2012-10-17", "Statement": [st]})
+
+
+def ses_policy(*actions):
+    return json.dumps({"Version": "2012-10-17",
+                       "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]})
+
+
+@pytest.fixture
+def config_restore(aws):
+    """Lets a test change config keys; puts the old values back afterwards."""
+    before = aws.admin("GET", "/admin/config")
+    yield
+    after = aws.admin("GET", "/admin/config")
+    undo = {}
+    for k, v in before.items():
+        if k in ("static_keys", "roles", "accounts", "web_identity_tokens", "fail_emails", "ous"):
+            undo[k] = {n: v.get(n) for n in set(v) | set(after[k])}
+        else:
+            undo[k] = v
+    aws.configure(undo)
+
+
+@pytest.fixture
+def member(aws):
+    """A fresh member account: (provisioner creds, account id, admin creds in it)."""
+    prov = provisioner(aws)
+    st = create_member(aws, orgs(aws, prov), "tenant-acme@mail.example", "acme")
+    assert st["State"] == "SUCCEEDED"
+    return prov, st["AccountId"], member_admin(aws, prov, st["AccountId"])
+
+
+def test_orgs_create_account_polls_until_succeeded(aws):
+    prov = provisioner(aws)
+    org = orgs(aws, prov)
+    st = org.create_account(Email="tenant-a@mail.example", AccountName="tenant a",
+                            Tags=[{"Key": "tenant", "Value": "a"}])["CreateAccountStatus"]
+    assert re.fullmatch(r"car-[0-9a-f]{32}", st["Id"])
+    assert st["State"] == "IN_PROGRESS" and st["AccountName"] == "tenant a"
+    assert isinstance(st["RequestedTimestamp"], datetime.datetime)
+    assert "AccountId" not in st
+    first = org.describe_create_account_status(CreateAccountRequestId=st["Id"])["CreateAccountStatus"]
+    assert first["State"] == "IN_PROGRESS"
+    done = org.describe_create_account_status(CreateAccountRequestId=st["Id"])["CreateAccountStatus"]
+    assert done["State"] == "SUCCEEDED" and re.fullmatch(r"\d{12}", done["AccountId"])
+    assert "CompletedTimestamp" in done and "FailureReason" not in done
+    new = done["AccountId"]
+    accounts = {a["Id"]: a for a in org.list_accounts()["Accounts"]}
+    assert set(accounts) == {MGMT, new}
+    assert accounts[new]["Email"] == "tenant-a@mail.example"
+    assert accounts[new]["Name"] == "tenant a" and accounts[new]["Status"] == "ACTIVE"
+    assert accounts[new]["Arn"].endswith("/" + new)
+    assert org.list_create_account_status(States=["SUCCEEDED"])["CreateAccountStatuses"][0]["Id"] == st["Id"]
+    assert org.list_create_account_status(States=["IN_PROGRESS"])["CreateAccountStatuses"] == []
+    with pytest.raises(ClientError) as e:
+        org.describe_create_account_status(CreateAccountRequestId="car-" + "0" * 32)
+    assert code(e) == "CreateAccountStatusNotFoundException" and status(e) == 400
+    state = aws.orgs_state()
+    [req] = state["create_requests"]
+    assert req["State"] == "SUCCEEDED" and req["Tags"] == [{"Key": "tenant", "Value": "a"}]
+    assert new in state["root"]["children"]["accounts"]
+
+    # role chaining into the new account's OrganizationAccountAccessRole
+    admin = member_admin(aws, prov, new)
+    assert aws.credentials()[admin["AccessKeyId"]]["account"] == new
+    role = temp_client(aws, "iam", admin).get_role(RoleName="OrganizationAccountAccessRole")["Role"]
+    assert role["Arn"] == "arn:aws:iam::%s:role/OrganizationAccountAccessRole" % new
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == \
+        {"AWS": "arn:aws:iam::%s:root" % MGMT}
+    # the member's SES account starts in the sandbox
+    acct = temp_client(aws, "sesv2", admin).get_account()
+    assert acct["SendQuota"]["MaxSendRate"] == 1.0 and acct["SendQuota"]["Max24HourSend"] == 200.0
+    assert acct["ProductionAccessEnabled"] is False
+
+
+def test_orgs_only_for_management_account(aws, config_restore):
+    for c in (client(aws, "organizations", GW_KEY, GW_SECRET),      # account 000000000000
+              temp_client(aws, "organizations", assume(aws))):         # role in 111122223333
+        with pytest.raises(ClientError) as e:
+            c.list_accounts()
+        assert code(e) == "AccessDeniedException" and status(e) == 400
+    # a static key whose ARN is in the management account may call it
+    aws.add_static_key("AKIAMANAGEMENT000001", "mgmt-secret", arn="arn:aws:iam::%s:user/admin" % MGMT)
+    c = client(aws, "organizations", "AKIAMANAGEMENT000001", "mgmt-secret")
+    assert [a["Id"] for a in c.list_accounts()["Accounts"]] == [MGMT]
+    # the gateway key itself may not assume a member account's admin role
+    st = create_member(aws, c, "tenant-b@mail.example")
+    with pytest.raises(ClientError) as e:
+        sts(aws).assume_role(RoleArn="arn:aws:iam::%s:role/OrganizationAccountAccessRole"
+                             % st["AccountId"], RoleSessionName="s1")
+    assert code(e) == "AccessDenied"
+    # role chaining is capped at one hour
+    with pytest.raises(ClientError) as e:
+        temp_client(aws, "sts", provisioner(aws)).assume_role(
+            RoleArn="arn:aws:iam::%s:role/OrganizationAccountAccessRole" % st["AccountId"],
+            RoleSessionName="s1", DurationSeconds=7200)
+    assert code(e) == "ValidationError"
+
+
+def test_orgs_create_account_failures(aws, config_restore):
+    org = orgs(aws)
+    aws.fail_email("taken@mail.example")
+    st = create_member(aws, org, "taken@mail.example")
+    assert st["State"] == "FAILED" and st["FailureReason"] == "EMAIL_ALREADY_EXISTS"
+    assert "AccountId" not in st
+    # the same email as an existing account
+    assert create_member(aws, org, "dup@mail.example")["State"] == "SUCCEEDED"
+    st = create_member(aws, org, "DUP@mail.example")
+    assert (st["State"], st["FailureReason"]) == ("FAILED", "EMAIL_ALREADY_EXISTS")
+    # account limit (the management account counts)
+    aws.configure({"account_limit": 2, "create_account_polls": 0})
+    st = org.create_account(Email="third@mail.example", AccountName="x")["CreateAccountStatus"]
+    assert st["State"] == "IN_PROGRESS"
+    st = org.describe_create_account_status(CreateAccountRequestId=st["Id"])["CreateAccountStatus"]
+    assert (st["State"], st["FailureReason"]) == ("FAILED", "ACCOUNT_LIMIT_EXCEEDED")
+    failed = org.list_create_account_status(States=["FAILED"])["CreateAccountStatuses"]
+    assert len(failed) == 3
+    assert len(org.list_accounts()["Accounts"]) == 2
+    # synchronous validation
+    for kw in ({"Email": "no-at-sign.example"}, {"Email": "x" * 60 + "@mail.example"},
+               {"Email": "ok@mail.example", "AccountName": "n" * 51},
+               {"Email": "ok@mail.example", "RoleName": "bad role"},
+               {"Email": "ok@mail.example", "Tags": [{"Key": "k", "Value": "1"}, {"Key": "k", "Value": "2"}]}):
+        args = {"AccountName": "name"}
+        args.update(kw)
+        with pytest.raises(ClientError) as e:
+            org.create_account(**args)
+        assert code(e) == "InvalidInputException" and status(e) == 400
+        assert e.value.response["Reason"]
+
+
+def test_orgs_list_accounts_paging(aws, config_restore):
+    aws.configure({"create_account_polls": 0})
+    org = orgs(aws)
+    ids = [org.create_account(Email="t%d@mail.example" % i, AccountName="t%d" % i)
+           ["CreateAccountStatus"]["Id"] for i in range(4)]
+    p1 = org.list_accounts(MaxResults=2)
+    assert [a["Id"] for a in p1["Accounts"]][0] == MGMT and len(p1["Accounts"]) == 2
+    p2 = org.list_accounts(MaxResults=2, NextToken=p1["NextToken"])
+    p3 = org.list_accounts(MaxResults=2, NextToken=p2["NextToken"])
+    assert len(p3["Accounts"]) == 1 and "NextToken" not in p3
+    seen = [a["Email"] for p in (p1, p2, p3) for a in p["Accounts"]]
+    assert seen[1:] == ["t%d@mail.example" % i for i in range(4)]
+    # botocore's own paginator agrees
+    pages = list(org.get_paginator("list_accounts").paginate(PaginationConfig={"PageSize": 3}))
+    assert [len(p["Accounts"]) for p in pages] == [3, 2]
+    statuses = list(org.get_paginator("list_create_account_status").paginate(
+        States=["SUCCEEDED"], PaginationConfig={"PageSize": 1}))
+    assert [p["CreateAccountStatuses"][0]["Id"] for p in statuses] == ids
+    other_op = org.list_create_account_status(MaxResults=1)["NextToken"]
+    for kw in ({"NextToken": "bogus"}, {"MaxResults": 21}, {"NextToken": other_op}):
+        with pytest.raises(ClientError) as e:
+            org.list_accounts(**kw)
+        assert code(e) == "InvalidInputException"
+
+
+def test_orgs_roots_ous_parents_move_account(aws, config_restore):
+    aws.add_ou("tenants", "ou-abcd-11111111")
+    org = orgs(aws)
+    [root] = org.list_roots()["Roots"]
+    assert re.fullmatch(r"r-[0-9a-z]{4}", root["Id"]) and root["Name"] == "Root"
+    ous = org.list_organizational_units_for_parent(ParentId=root["Id"])["OrganizationalUnits"]
+    assert [(o["Id"], o["Name"]) for o in ous] == [("ou-abcd-11111111", "tenants")]
+    suspended = org.create_organizational_unit(ParentId=root["Id"], Name="suspended",
+                                               Tags=[{"Key": "k", "Value": "v"}])["OrganizationalUnit"]
+    assert re.fullmatch(r"ou-[0-9a-z]{4}-[0-9a-z]{8}", suspended["Id"])
+    with pytest.raises(ClientError) as e:
+        org.create_organizational_unit(ParentId=root["Id"], Name="suspended")
+    assert code(e) == "DuplicateOrganizationalUnitException"
+    with pytest.raises(ClientError) as e:
+        org.create_organizational_unit(ParentId="ou-zzzz-00000000", Name="x")
+    assert code(e) == "ParentNotFoundException"
+    assert len(org.list_organizational_units_for_parent(ParentId=root["Id"])["OrganizationalUnits"]) == 2
+
+    new = create_member(aws, org, "mv@mail.example")["AccountId"]
+    assert org.list_parents(ChildId=new)["Parents"] == [{"Id": root["Id"], "Type": "ROOT"}]
+    assert org.list_parents(ChildId=suspended["Id"])["Parents"] == [{"Id": root["Id"], "Type": "ROOT"}]
+    with pytest.raises(ClientError) as e:
+        org.list_parents(ChildId="123456789012")
+    assert code(e) == "ChildNotFoundException"
+    cases = (({"SourceParentId": "ou-abcd-11111111", "DestinationParentId": suspended["Id"]},
+              "SourceParentNotFoundException"),
+             ({"SourceParentId": root["Id"], "DestinationParentId": "ou-abcd-99999999"},
+              "DestinationParentNotFoundException"),
+             ({"AccountId": "123456789012", "SourceParentId": root["Id"],
+               "DestinationParentId": "ou-abcd-11111111"}, "AccountNotFoundException"))
+    for kw, want in cases:
+        args = {"AccountId": new}
+        args.update(kw)
+        with pytest.raises(ClientError) as e:
+            org.move_account(**args)
+        assert code(e) == want and status(e) == 400
+    org.move_account(AccountId=new, SourceParentId=root["Id"], DestinationParentId="ou-abcd-11111111")
+    assert org.list_parents(ChildId=new)["Parents"] == \
+        [{"Id": "ou-abcd-11111111", "Type": "ORGANIZATIONAL_UNIT"}]
+    with pytest.raises(ClientError) as e:
+        org.move_account(AccountId=new, SourceParentId="ou-abcd-11111111",
+                         DestinationParentId="ou-abcd-11111111")
+    assert code(e) == "DuplicateAccountException"
+    org.tag_resource(ResourceId=new, Tags=[{"Key": "tenant", "Value": "mv"}])
+    org.tag_resource(ResourceId=new, Tags=[{"Key": "tier", "Value": "gold"}])
+    with pytest.raises(ClientError) as e:
+        org.tag_resource(ResourceId="123456789012", Tags=[{"Key": "a", "Value": "b"}])
+    assert code(e) == "TargetNotFoundException"
+    state = aws.orgs_state()
+    tenants = [o for o in state["ous"] if o["Id"] == "ou-abcd-11111111"][0]
+    assert tenants["children"]["accounts"] == [new]
+    acct = [a for a in state["accounts"] if a["Id"] == new][0]
+    assert acct["ParentId"] == "ou-abcd-11111111"
+    assert acct["Tags"] == [{"Key": "tenant", "Value": "mv"}, {"Key": "tier", "Value": "gold"}]
+    # reset keeps config OUs but drops created ones and accounts
+    aws.reset()
+    state = aws.orgs_state()
+    assert [o["Id"] for o in state["ous"]] == ["ou-abcd-11111111"]
+    assert [a["Id"] for a in state["accounts"]] == [MGMT] and state["create_requests"] == []
+
+
+def test_orgs_faults(aws):
+    org = orgs(aws)
+    aws.fault("CreateAccount", "error", status=400, code="ConcurrentModificationException")
+    with pytest.raises(ClientError) as e:
+        org.create_account(Email="f@mail.example", AccountName="f")
+    assert code(e) == "ConcurrentModificationException" and status(e) == 400
+    aws.fault("ListAccounts", "throttle")
+    with pytest.raises(ClientError) as e:
+        org.list_accounts()
+    assert code(e) == "TooManyRequestsException" and status(e) == 400
+    aws.fault("DescribeCreateAccountStatus", "error500")
+    with pytest.raises(ClientError) as e:
+        org.describe_create_account_status(CreateAccountRequestId="car-" + "1" * 32)
+    assert code(e) == "ServiceException" and status(e) == 500
+    assert aws.orgs_state()["create_requests"] == []
+    assert org.list_accounts()["Accounts"]
+    counts = aws.calls()["counts"]
+    assert counts["CreateAccount"] == 1 and counts["ListAccounts"] == 2
+
+
+def test_iam_create_role_and_assume_with_external_id(aws, member, config_restore):
+    _, acct, admin = member
+    iam = temp_client(aws, "iam", admin)
+    role = iam.create_role(RoleName="sesgate-sender", AssumeRolePolicyDocument=trust_policy(),
+                           Description="sesgate sending role", MaxSessionDuration=7200,
+                           Tags=[{"Key": "tenant", "Value": "acme"}])["Role"]
+    arn = "arn:aws:iam::%s:role/sesgate-sender" % acct
+    assert role["Arn"] == arn and role["Path"] == "/" and role["RoleId"].startswith("AROA")
+    assert isinstance(role["CreateDate"], datetime.datetime)
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"AWS": GW_ARN}
+    got = iam.get_role(RoleName="sesgate-sender")["Role"]
+    assert got["Tags"] == [{"Key": "tenant", "Value": "acme"}] and got["MaxSessionDuration"] == 7200
+    with pytest.raises(ClientError) as e:
+        iam.create_role(RoleName="SESGATE-sender", AssumeRolePolicyDocument=trust_policy())
+    assert code(e) == "EntityAlreadyExists" and status(e) == 409
+    with pytest.raises(ClientError) as e:
+        iam.create_role(RoleName="broken", AssumeRolePolicyDocument="{not json")
+    assert code(e) == "MalformedPolicyDocument" and status(e) == 400
+    with pytest.raises(ClientError) as e:
+        iam.get_role(RoleName="nope")
+    assert code(e) == "NoSuchEntity" and status(e) == 404
+    iam.put_role_policy(RoleName="sesgate-sender", PolicyName="send",
+                        PolicyDocument=ses_policy("ses:SendEmail", "ses:GetAccount"))
+    pol = iam.get_role_policy(RoleName="sesgate-sender", PolicyName="send")
+    assert pol["PolicyDocument"]["Statement"][0]["Action"] == ["ses:SendEmail", "ses:GetAccount"]
+    with pytest.raises(ClientError) as e:
+        iam.get_role_policy(RoleName="sesgate-sender", PolicyName="other")
+    assert code(e) == "NoSuchEntity"
+    with pytest.raises(ClientError) as e:
+        iam.put_role_policy(RoleName="nope", PolicyName="p", PolicyDocument=ses_policy("ses:*"))
+    assert code(e) == "NoSuchEntity"
+    [r] = [r for r in aws.iam_state(acct)["roles"] if r["RoleName"] == "sesgate-sender"]
+    assert r["policies"]["send"]["Statement"][0]["Effect"] == "Allow"
+
+    # the gateway key assumes it with the right ExternalId and sends
+    creds = sts(aws).assume_role(RoleArn=arn, RoleSessionName="sesgate-acme", ExternalId=EXTERNAL_ID,
+                                 DurationSeconds=7200)["Credentials"]
+    assert send(ses(aws, creds))["MessageId"]
+    assert aws.messages()[0]["account"] == acct and aws.messages()[0]["role_arn"] == arn
+    for kw in ({"ExternalId": "wrong-id"}, {}):
+        with pytest.raises(ClientError) as e:
+            sts(aws).assume_role(RoleArn=arn, RoleSessionName="sesgate-acme", **kw)
+        assert code(e) == "AccessDenied" and status(e) == 403
+    with pytest.raises(ClientError) as e:     # MaxSessionDuration
+        sts(aws).assume_role(RoleArn=arn, RoleSessionName="s1", ExternalId=EXTERNAL_ID,
+                             DurationSeconds=10800)
+    assert code(e) == "ValidationError"
+    # another principal is refused, even with the right ExternalId
+    aws.add_static_key("AKIAOTHERKEY00000001", "other", arn="arn:aws:iam::000000000000:user/other")
+    with pytest.raises(ClientError) as e:
+        sts(aws, "AKIAOTHERKEY00000001", "other").assume_role(
+            RoleArn=arn, RoleSessionName="s1", ExternalId=EXTERNAL_ID)
+    assert code(e) == "AccessDenied"
+    # a list of principals, matching the role behind temporary credentials
+    iam.create_role(RoleName="by-role", AssumeRolePolicyDocument=trust_policy(
+        principal=["arn:aws:iam::000000000000:user/nobody", ROLE], external_id=["a1", "b2"]))
+    c = temp_client(aws, "sts", assume(aws))
+    assert c.assume_role(RoleArn="arn:aws:iam::%s:role/by-role" % acct, RoleSessionName="s1",
+                         ExternalId="b2")["Credentials"]["AccessKeyId"]
+
+
+def test_sending_role_without_ses_permission_gets_403(aws, member):
+    _, acct, admin = member
+    iam = temp_client(aws, "iam", admin)
+    arn = "arn:aws:iam::%s:role/sesgate-sender" % acct
+    iam.create_role(RoleName="sesgate-sender", AssumeRolePolicyDocument=trust_policy())
+    creds = sts(aws).assume_role(RoleArn=arn, RoleSessionName="s1", ExternalId=EXTERNAL_ID)["Credentials"]
+    c = ses(aws, creds)
+    for call in (lambda: send(c), c.get_account):        # no inline policy at all
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "AccessDeniedException" and status(e) == 403
+    iam.put_role_policy(RoleName="sesgate-sender", PolicyName="quota", PolicyDocument=ses_policy("ses:GetAccount"))
+    assert c.get_account()["SendQuota"]["MaxSendRate"] == 1.0
+    with pytest.raises(ClientError) as e:
+        send(c)
+    assert code(e) == "AccessDeniedException" and status(e) == 403
+    iam.put_role_policy(RoleName="sesgate-sender", PolicyName="all", PolicyDocument=ses_policy("ses:*"))
+    assert send(c)["MessageId"]
+    assert len(aws.messages()) == 1
+    # config roles are not policy-checked
+    assert send(ses(aws, assume(aws)))["MessageId"]
+
+
+def test_iam_faults_and_scope(aws, member):
+    _, acct, admin = member
+    iam = temp_client(aws, "iam", admin)
+    aws.fault("CreateRole", "throttle")
+    with pytest.raises(ClientError) as e:
+        iam.create_role(RoleName="r1", AssumeRolePolicyDocument=trust_policy())
+    assert code(e) == "Throttling" and status(e) == 400
+    aws.fault("GetRole", "error", status=500, code="ServiceFailure")
+    with pytest.raises(ClientError) as e:
+        iam.get_role(RoleName="OrganizationAccountAccessRole")
+    assert code(e) == "ServiceFailure" and status(e) == 500
+    # roles live in the caller's account: the gateway key's account has none
+    with pytest.raises(ClientError) as e:
+        client(aws, "iam", GW_KEY, GW_SECRET).get_role(RoleName="OrganizationAccountAccessRole")
+    assert code(e) == "NoSuchEntity"
+
+
+def test_ses_configuration_set_and_event_destination(aws, member, config_restore):
+    _, acct, admin = member
+    c = temp_client(aws, "sesv2", admin)
+    c.create_configuration_set(ConfigurationSetName="sesgate-acme",
+                               Tags=[{"Key": "tenant", "Value": "acme"}],
+                               DeliveryOptions={"TlsPolicy": "REQUIRE"})
+    cs = c.get_configuration_set(ConfigurationSetName="sesgate-acme")
+    assert cs["ConfigurationSetName"] == "sesgate-acme"
+    assert cs["Tags"] == [{"Key": "tenant", "Value": "acme"}]
+    assert cs["DeliveryOptions"] == {"TlsPolicy": "REQUIRE"}
+    with pytest.raises(ClientError) as e:
+        c.create_configuration_set(ConfigurationSetName="sesgate-acme")
+    assert code(e) == "AlreadyExistsException" and status(e) == 400
+    with pytest.raises(ClientError) as e:
+        c.create_configuration_set(ConfigurationSetName="bad name!")
+    assert code(e) == "BadRequestException"
+    topic = "arn:aws:sns:us-east-1:%s:sesgate-events" % acct
+    dest = {"Enabled": True, "MatchingEventTypes": ["BOUNCE", "COMPLAINT", "DELIVERY"],
+            "SnsDestination": {"TopicArn": topic}}
+    c.create_configuration_set_event_destination(
+        ConfigurationSetName="sesgate-acme", EventDestinationName="sns", EventDestination=dest)
+    got = c.get_configuration_set_event_destinations(ConfigurationSetName="sesgate-acme")
+    assert got["EventDestinations"] == [{"Name": "sns", "Enabled": True,
+                                         "MatchingEventTypes": ["BOUNCE", "COMPLAINT", "DELIVERY"],
+                                         "SnsDestination": {"TopicArn": topic}}]
+    with pytest.raises(ClientError) as e:
+        c.create_configuration_set_event_destination(
+            ConfigurationSetName="sesgate-acme", EventDestinationName="sns", EventDestination=dest)
+    assert code(e) == "AlreadyExistsException"
+    with pytest.raises(ClientError) as e:
+        c.create_configuration_set_event_destination(
+            ConfigurationSetName="missing", EventDestinationName="sns", EventDestination=dest)
+    assert code(e) == "NotFoundException" and status(e) == 404
+    with pytest.raises(ClientError) as e:
+        c.create_configuration_set_event_destination(
+            ConfigurationSetName="sesgate-acme", EventDestinationName="bad",
+            EventDestination={"MatchingEventTypes": ["NOPE"], "SnsDestination": {"TopicArn": topic}})
+    assert code(e) == "BadRequestException"
+    for call in (lambda: c.get_configuration_set(ConfigurationSetName="missing"),
+                 lambda: c.get_configuration_set_event_destinations(ConfigurationSetName="missing")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "NotFoundException"
+    # per account: another account does not see it
+    other = client(aws, "sesv2", GW_KEY, GW_SECRET)
+    aws.configure({"static_keys": {GW_KEY: {"secret": GW_SECRET, "account": ACCOUNT}}})
+    with pytest.raises(ClientError) as e:
+        other.get_configuration_set(ConfigurationSetName="sesgate-acme")
+    assert code(e) == "NotFoundException"
+    state = aws.ses_state(acct)["accounts"][acct]
+    assert state["configuration_sets"]["sesgate-acme"]["event_destinations"]["sns"]["Enabled"] is True
+    aws.fault("CreateConfigurationSet", "throttle")
+    with pytest.raises(ClientError) as e:
+        c.create_configuration_set(ConfigurationSetName="other")
+    assert code(e) == "TooManyRequestsException" and status(e) == 429
+
+
+def test_ses_identity_verifies_after_polls(aws, member):
+    _, acct, admin = member
+    c = temp_client(aws, "sesv2", admin)
+    c.create_configuration_set(ConfigurationSetName="sesgate-acme")
+    r = c.create_email_identity(EmailIdentity="acme.example", ConfigurationSetName="sesgate-acme",
+                                Tags=[{"Key": "tenant", "Value": "acme"}])
+    assert r["IdentityType"] == "DOMAIN" and r["VerifiedForSendingStatus"] is False
+    dkim = r["DkimAttributes"]
+    assert dkim["SigningEnabled"] is True and dkim["Status"] == "PENDING"
+    assert len(dkim["Tokens"]) == 3 and all(re.fullmatch(r"[a-z0-9]{32}", t) for t in dkim["Tokens"])
+    g1 = c.get_email_identity(EmailIdentity="acme.example")
+    assert g1["VerifiedForSendingStatus"] is False and g1["VerificationStatus"] == "PENDING"
+    assert g1["ConfigurationSetName"] == "sesgate-acme"
+    g2 = c.get_email_identity(EmailIdentity="acme.example")
+    assert g2["VerifiedForSendingStatus"] is True and g2["VerificationStatus"] == "SUCCESS"
+    assert g2["DkimAttributes"]["Status"] == "SUCCESS" and g2["DkimAttributes"]["Tokens"] == dkim["Tokens"]
+    with pytest.raises(ClientError) as e:
+        c.create_email_identity(EmailIdentity="ACME.example")
+    assert code(e) == "AlreadyExistsException"
+    with pytest.raises(ClientError) as e:
+        c.create_email_identity(EmailIdentity="other.example", ConfigurationSetName="missing")
+    assert code(e) == "NotFoundException"
+    with pytest.raises(ClientError) as e:
+        c.get_email_identity(EmailIdentity="missing.example")
+    assert code(e) == "NotFoundException" and status(e) == 404
+    # an email-address identity (its path parameter is URL-encoded), verified by the admin API
+    r = c.create_email_identity(EmailIdentity="ops@beta.example")
+    assert r["IdentityType"] == "EMAIL_ADDRESS"
+    aws.verify_identity(acct, "ops@beta.example")
+    assert c.get_email_identity(EmailIdentity="ops@beta.example")["VerifiedForSendingStatus"] is True
+    ids = aws.ses_state(acct)["accounts"][acct]["identities"]
+    assert ids["acme.example"]["verified"] and ids["ops@beta.example"]["verified"]
+    with pytest.raises(Exception):
+        aws.verify_identity(acct, "missing.example")
+
+
+def test_send_requires_verified_identity_when_configured(aws, member, config_restore):
+    _, acct, admin = member
+    aws.configure({"require_verified_identity": True})
+    c = temp_client(aws, "sesv2", admin)
+    with pytest.raises(ClientError) as e:
+        send(c)                                     # From: alice@acme.example
+    assert code(e) == "MessageRejected" and "alice@acme.example" in e.value.response["Error"]["Message"]
+    c.create_email_identity(EmailIdentity="acme.example")
+    with pytest.raises(ClientError) as e:
+        send(c)                                     # still pending
+    assert code(e) == "MessageRejected"
+    aws.verify_identity(acct, "acme.example")
+    assert send(c)["MessageId"]
+    with pytest.raises(ClientError) as e:           # FromEmailAddress wins over the header
+        send(c, FromEmailAddress="bob@other.example")
+    assert code(e) == "MessageRejected"
+    assert len(aws.messages()) == 1
+
+
+def test_put_account_details_raises_quota(aws, member, config_restore):
+    _, acct, admin = member
+    c = temp_client(aws, "sesv2", admin)
+    details = {"MailType": "TRANSACTIONAL", "WebsiteURL": "https://acme.example",
+               "UseCaseDescription": "password resets", "ContactLanguage": "EN"}
+    with pytest.raises(ClientError) as e:
+        c.put_account_details(**dict(details, MailType="BULK"))
+    assert code(e) == "BadRequestException"
+    aws.configure({"production_review_polls": 2})
+    c.put_account_details(ProductionAccessEnabled=True, **details)
+    with pytest.raises(ClientError) as e:
+        c.put_account_details(ProductionAccessEnabled=True, **details)
+    assert code(e) == "ConflictException" and status(e) == 409
+    a1 = c.get_account()
+    assert a1["ProductionAccessEnabled"] is False and a1["SendQuota"]["Max24HourSend"] == 200.0
+    assert a1["Details"]["ReviewDetails"]["Status"] == "PENDING"
+    assert a1["Details"]["MailType"] == "TRANSACTIONAL"
+    a2 = c.get_account()
+    assert a2["ProductionAccessEnabled"] is True
+    assert a2["SendQuota"]["MaxSendRate"] == 14.0 and a2["SendQuota"]["Max24HourSend"] == 50000.0
+    assert a2["Details"]["ReviewDetails"]["Status"] == "GRANTED"
+    assert aws.ses_state(acct)["accounts"][acct]["settings"]["ProductionAccessEnabled"] is True
+    # default production_review_polls 0: granted at once, with a configured quota
+    aws.configure({"production_review_polls": 0, "production_quota": {"MaxSendRate": 50, "Max24HourSend": 1e6}})
+    prov = provisioner(aws)
+    other = create_member(aws, orgs(aws, prov), "beta@mail.example")["AccountId"]
+    c2 = temp_client(aws, "sesv2", member_admin(aws, prov, other))
+    c2.put_account_details(ProductionAccessEnabled=True, **details)
+    assert c2.get_account()["SendQuota"] == {"Max24HourSend": 1e6, "MaxSendRate": 50.0,
+                                             "SentLast24Hours": 0.0}
+
+
+def test_new_services_refuse_bad_signatures(aws, member):
+    prov, acct, admin = member
+    bad = dict(admin, SecretAccessKey="not-the-secret")
+    calls = (lambda: orgs(aws, dict(prov, SecretAccessKey="x")).list_accounts(),
+             lambda: temp_client(aws, "iam", bad).get_role(RoleName="OrganizationAccountAccessRole"),
+             lambda: temp_client(aws, "sesv2", bad).create_configuration_set(ConfigurationSetName="x"),
+             lambda: temp_client(aws, "sesv2", bad).get_email_identity(EmailIdentity="a@b.example"))
+    for call in calls:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code(e) == "SignatureDoesNotMatch" and status(e) == 403
+    # IAM and Organizations are signed for us-east-1 only, whatever `regions` says
+    for svc, call in (("iam", lambda c: c.get_role(RoleName="x")),
+                      ("organizations", lambda c: c.list_roots())):
+        c = SESSION.create_client(svc, endpoint_url=aws.endpoint, region_name="eu-west-1",
+                                  verify=aws.ca, aws_access_key_id=prov["AccessKeyId"],
+                                  aws_secret_access_key=prov["SecretAccessKey"],
+                                  aws_session_token=prov["SessionToken"], config=NO_RETRY)
+        with pytest.raises(ClientError) as e:
+            call(c)
+        assert code(e) == "SignatureDoesNotMatch"
+    assert aws.ses_state(acct)["accounts"][acct]["configuration_sets"] == {}
+
+
+def _raw_orgs_request(aws, creds, body, service="organizations", tamper=None):
+    import http.client
+    import ssl
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    req = AWSRequest(method="POST", url="https://127.0.0.1:%d/" % aws.port, data=body,
+                     headers={"Content-Type": "application/x-amz-json-1.1",
+                              "X-Amz-Target": "AWSOrganizationsV20161128.CreateAccount"})
+    SigV4Auth(Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]),
+              service, "us-east-1").add_auth(req)
+    data = tamper(req.body) if tamper else req.body
+    conn = http.client.HTTPSConnection("127.0.0.1", aws.port, timeout=5,
+                                       context=ssl.create_default_context(cafile=aws.ca))
+    try:
+        conn.request("POST", "/", body=data, headers=dict(req.headers.items()))
+        r = conn.getresponse()
+        return r.status, json.loads(r.read() or b"{}")
+    finally:
+        conn.close()
+
+
+def test_orgs_signature_covers_body_and_scope(aws):
+    prov = provisioner(aws)
+    body = json.dumps({"Email": "raw@mail.example", "AccountName": "raw"}).encode()
+    st, out = _raw_orgs_request(aws, prov, body, tamper=lambda d: d.replace(b"raw@", b"evil@"))
+    assert (st, out["__type"]) == (403, "SignatureDoesNotMatch")
+    st, out = _raw_orgs_request(aws, prov, body, service="iam")
+    assert (st, out["__type"]) == (403, "SignatureDoesNotMatch")
+    assert aws.orgs_state()["create_requests"] == []
+    st, out = _raw_orgs_request(aws, prov, body)
+    assert st == 200 and out["CreateAccountStatus"]["State"] == "IN_PROGRESS"
