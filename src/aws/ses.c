@@ -7,7 +7,8 @@
  * one exact allocation) because Content.Raw.Data is up to 40 MB of base64:
  * going through a JSON library would copy it several times.  Everything
  * else that comes from outside (addresses, error texts) is escaped or
- * sanitised here so that no caller has to remember to.
+ * sanitised here or in aws/awsjson.c (error extraction, shared with the
+ * provisioning calls) so that no caller has to remember to.
  */
 #include "aws/ses.h"
 
@@ -20,15 +21,8 @@
 
 #include <jansson.h>
 
-#include "aws/awsparse.h"
+#include "aws/awsjson.h"
 #include "base64.h"
-
-/* Local copies of an error's code and message before they are sanitised
- * into the caller's buffers.  AWS codes are short identifiers; messages a
- * sentence or two.  Longer ones are truncated, which only ever costs the
- * tail of a message. */
-#define SES_CODE_MAX 128
-#define SES_MSG_MAX  2048
 
 /* ------------------------------------------------------------------ */
 /* UTF-8 and JSON strings                                              */
@@ -211,95 +205,6 @@ char *ses_send_email_body(const struct ses_send *s, size_t *len)
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */
 
-/* Copy @s into @dst (@cap) replacing control characters by spaces and
- * cutting at a UTF-8 boundary.  @s is valid UTF-8 or ASCII here. */
-static void copy_text(char *dst, size_t cap, const char *s)
-{
-	size_t n, i;
-
-	if (!dst || cap == 0)
-		return;
-	n = strlen(s);
-	if (n > cap - 1) {
-		n = cap - 1;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		dst[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-	}
-	dst[n] = '\0';
-}
-
-/*
- * The restJson1 sanitising of an error type: keep what precedes the first
- * ':' (a URL may follow) and what follows the last '#' (a namespace may
- * precede), trim blanks, and keep it printable ASCII (it is logged and
- * stored), with '?' for anything else.
- */
-static void code_sanitise(char *dst, size_t cap, const char *s)
-{
-	const char *end = strchr(s, ':');
-	const char *hash;
-	size_t n, o = 0;
-
-	n = end ? (size_t)(end - s) : strlen(s);
-	hash = memrchr(s, '#', n);
-	if (hash) {
-		n -= (size_t)(hash + 1 - s);
-		s = hash + 1;
-	}
-	while (n && (*s == ' ' || *s == '\t')) {
-		s++;
-		n--;
-	}
-	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		n--;
-	for (size_t i = 0; i < n && o + 1 < cap; i++) {
-		unsigned char c = (unsigned char)s[i];
-		dst[o++] = (c > 0x20 && c < 0x7f) ? (char)c : '?';
-	}
-	dst[o] = '\0';
-}
-
-/* Code and message from the body: a JSON object, or failing that an XML
- * query-protocol error document.  Both outputs are "" when absent. */
-static void body_error(const char *body, size_t len, char *code, char *msg)
-{
-	json_t *root;
-
-	code[0] = msg[0] = '\0';
-	if (!body || len == 0)
-		return;
-	root = json_loadb(body, len, 0, NULL);
-	if (root && json_is_object(root)) {
-		static const char *const code_keys[] = {"code", "Code", "__type"};
-		const char *m;
-
-		for (size_t i = 0; i < sizeof(code_keys) / sizeof(code_keys[0]); i++) {
-			const char *c = json_string_value(json_object_get(root, code_keys[i]));
-			if (c) {
-				code_sanitise(code, SES_CODE_MAX, c);
-				break;
-			}
-		}
-		m = json_string_value(json_object_get(root, "message"));
-		if (!m)
-			m = json_string_value(json_object_get(root, "Message"));
-		if (m)
-			copy_text(msg, SES_MSG_MAX, m);
-	} else if (!root) {
-		char c[SES_CODE_MAX];
-
-		if (aws_xml_parse_error(body, len, c, sizeof(c), msg, SES_MSG_MAX) == 0) {
-			code_sanitise(code, SES_CODE_MAX, c);
-			copy_text(msg, SES_MSG_MAX, msg);
-		}
-	}
-	json_decref(root);
-}
-
 /* Case-insensitive substring test for ASCII needles. */
 static int contains_ci(const char *hay, const char *needle)
 {
@@ -395,27 +300,20 @@ static enum ses_outcome ses_decide(long status, const char *code, const char *ms
 enum ses_outcome ses_classify(long http_status, const char *errtype, const char *body,
 			      size_t len, char *code, size_t codecap, char *msg, size_t msgcap)
 {
-	char c[SES_CODE_MAX], m[SES_MSG_MAX];
+	/* Full-size local copies: the decision must not depend on how much
+	 * of the code and message the caller wants to keep. */
+	char c[AWS_ERR_CODE_MAX], m[AWS_ERR_MSG_MAX];
 
-	if (code && codecap)
-		code[0] = '\0';
-	if (msg && msgcap)
-		msg[0] = '\0';
+	aws_text_copy(code, codecap, "");
+	aws_text_copy(msg, msgcap, "");
 	if (http_status == 0)
 		return SES_RETRY;
 	if (http_status >= 200 && http_status < 300)
 		return SES_OK;
 
-	body_error(body, len, c, m);
-	if (errtype) {
-		char h[SES_CODE_MAX];
-		code_sanitise(h, sizeof(h), errtype);
-		/* An empty header carries no code; the body may still have one. */
-		if (h[0])
-			memcpy(c, h, sizeof(c));
-	}
-	copy_text(code, codecap, c);
-	copy_text(msg, msgcap, m);
+	aws_json_error(http_status, errtype, body, len, c, sizeof(c), m, sizeof(m));
+	aws_text_copy(code, codecap, c);
+	aws_text_copy(msg, msgcap, m);
 	return ses_decide(http_status, c, m);
 }
 
@@ -499,7 +397,7 @@ int ses_parse_account(const char *body, size_t len, struct ses_account *out)
 		out->production_access =
 			json_tristate(json_object_get(root, "ProductionAccessEnabled"));
 		es = json_string_value(json_object_get(root, "EnforcementStatus"));
-		copy_text(out->enforcement_status, sizeof(out->enforcement_status), es ? es : "");
+		aws_text_copy(out->enforcement_status, sizeof(out->enforcement_status), es);
 		rc = 0;
 	}
 	json_decref(root);

@@ -56,11 +56,11 @@ enum ses_outcome {
 
 /*
  * Classify an SES v2 answer.  @http_status 0 means no answer (network
- * error, timeout).  The error code is taken as the restJson1 protocol
- * says: the X-Amzn-ErrorType header (@errtype, may be NULL) first, else the
- * body's "code", "Code" or "__type"; it is cut at the first ':' and after
- * the last '#'.  An XML error document (query protocol) is understood too.
- * The message comes from "message" or "Message".
+ * error, timeout).  Code and message are read by aws_json_error()
+ * (aws/awsjson.h): the X-Amzn-ErrorType header (@errtype, may be NULL)
+ * first, else the body's "code", "Code" or "__type", cut at the first ':'
+ * and after the last '#'; an XML error document (query protocol) is
+ * understood too.  The message comes from "message" or "Message".
  *
  * @code and @msg receive the code and message, NUL-terminated, control
  * characters replaced by spaces, truncated without splitting a UTF-8
