@@ -17,6 +17,7 @@
 	X(auth_success, "successful AUTH")                                       \
 	X(auth_failure, "failed AUTH")                                           \
 	X(auth_cache_hits, "AUTH verified from the cache")                       \
+	X(auth_hash_shared, "AUTH answered by an identical check in progress")   \
 	X(msgs_accepted, "messages queued (250 sent)")                           \
 	X(msgs_tempfail, "messages refused with 4xx at end of data")             \
 	X(msgs_rejected, "messages refused with 5xx at end of data")             \

@@ -685,3 +685,30 @@ def test_pipelining_client_that_reads_late(gateway):
         got += 1
     sender.join(30)
     assert r.cmd("QUIT")[0] == 221
+
+
+def test_concurrent_logins_share_one_hash(make_gateway, tenant_factory):
+    """Thirty sessions logging in at once with the same credential (a cold
+    app server pool) cost one PBKDF2, not thirty queued ones."""
+    import threading
+    gw = make_gateway(password_hash_iterations="400000", auth_hash_threads="1")
+    t = tenant_factory("acme", ["acme.example"], gw=gw)
+    results = []
+
+    def one():
+        try:
+            s = login(gw, t)
+            s.quit()
+            results.append(True)
+        except Exception as e:  # noqa: BLE001 - recorded for the assert
+            results.append(e)
+
+    threads = [threading.Thread(target=one) for _ in range(30)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert results == [True] * 30
+    _, st = gw.ctl("status")
+    assert st["counters"]["auth_hash_shared"] > 0
+    assert st["counters"]["auth_success"] == 30
