@@ -91,6 +91,7 @@ struct config {
 	char ou_production[80], ou_sandbox[80], ou_poc[80];
 	int provisioning_mail;           /* PROV_MAIL_HOLD or PROV_MAIL_TEMPFAIL */
 	int provision_poll_ms;           /* longest wait between polls */
+	int provision_lease;             /* seconds a dead instance keeps a tenant */
 	char production_mail_type[16];
 	char production_website_url[256];
 	char production_use_case[1024];

@@ -10,6 +10,10 @@
  */
 #include "control.h"
 #include "worker.h"
+#include "provision.h"
+#include "provision_fsm.h"
+#include "aws/creds.h"
+#include "aws/ses_admin.h"
 #include "config.h"
 #include "keys.h"
 #include "log.h"
@@ -712,6 +716,8 @@ static json_t *queue_info(struct ctl_err *e, const char *tid)
 }
 
 /* The tenant object of the protocol; DETAIL adds credentials and queue. */
+static json_t *prov_json(struct ctl_err *e, const char *tid);
+
 static json_t *tenant_json(struct ctl_err *e, const char *tid, int detail)
 {
 	char k[KEY_MAX];
@@ -766,6 +772,9 @@ static json_t *tenant_json(struct ctl_err *e, const char *tid, int detail)
 		json_t *q = queue_info(e, tid);
 		if (q)
 			json_object_set_new(t, "queue", q);
+		json_t *p = prov_json(e, tid);
+		if (p)
+			json_object_set_new(t, "provisioning", p);
 	}
 	return t;
 }
@@ -852,6 +861,174 @@ static json_t *c_status(json_t *args, struct ctl_err *e)
 	return o;
 }
 
+/* Hand a new tenant to the provisioning thread (provision.c). */
+static int prov_begin(struct ctl_err *e, const char *tid, const char *email, const char *tier,
+		      const char *acct)
+{
+	char kp[KEY_MAX], now[32];
+	struct prov_plan plan = {.tier = tier ? (enum prov_tier)prov_tier_parse(tier)
+					      : PROV_TIER_PRODUCTION,
+				 .adopted = acct != NULL};
+	snprintf(kp, sizeof(kp), "sg:{%s}:prov", tid);
+	if (redis_now_ms(e, now, sizeof(now)) < 0)
+		return -1;
+	enum prov_step first = prov_step_first(&plan);
+	char f[96];
+	snprintf(f, sizeof(f), "st:%s", prov_step_name(first));
+	if (cmd_ok(e, "HSET %s step %s email %s tier %s adopted %s account_id %s created %s %s pending",
+		   kp, prov_step_name(first), email ? email : "", prov_tier_name(plan.tier),
+		   acct ? "1" : "0", acct ? acct : "", now, f) < 0 ||
+	    cmd_ok(e, "ZADD %s %s %s", KEY_PROV, now, tid) < 0)
+		return -1;
+	return 0;
+}
+
+/* The onboarding steps of TID, for tenant show; NULL if never provisioned. */
+static json_t *prov_json(struct ctl_err *e, const char *tid)
+{
+	char kp[KEY_MAX];
+	snprintf(kp, sizeof(kp), "sg:{%s}:prov", tid);
+	redisReply *h = cmd(e, "HGETALL %s", kp);
+	if (!h || h->elements == 0) {
+		if (h)
+			freeReplyObject(h);
+		return NULL;
+	}
+	json_t *fields = json_object();
+	for (size_t i = 0; i + 1 < h->elements; i += 2)
+		json_object_set_new(fields, h->element[i]->str,
+				    jstr_clean(h->element[i + 1]->str, h->element[i + 1]->len, 0));
+	freeReplyObject(h);
+	json_t *o = json_object();
+	static const char *const top[] = {"step", "email", "tier", "account_id", "role_arn",
+					  "car_id", NULL};
+	for (int i = 0; top[i]; i++) {
+		json_t *v = json_object_get(fields, top[i]);
+		if (v && json_string_length(v))
+			json_object_set(o, top[i], v);
+	}
+	json_t *steps = json_array();
+	for (int st = 0; st < PROV_ST_DONE; st++) {
+		char f[96];
+		const char *name = prov_step_name(st);
+		snprintf(f, sizeof(f), "st:%s", name);
+		const char *state = json_string_value(json_object_get(fields, f));
+		json_t *one = json_pack("{s:s,s:s}", "name", name, "state", state ? state : "");
+		snprintf(f, sizeof(f), "t:%s", name);
+		const char *t = json_string_value(json_object_get(fields, f));
+		if (t && *t)
+			json_object_set_new(one, "time", json_integer(strtoll(t, NULL, 10)));
+		snprintf(f, sizeof(f), "err:%s", name);
+		const char *err = json_string_value(json_object_get(fields, f));
+		if (err && *err)
+			json_object_set_new(one, "error", json_string(err));
+		snprintf(f, sizeof(f), "n:%s", name);
+		const char *n = json_string_value(json_object_get(fields, f));
+		if (n && *n)
+			json_object_set_new(one, "failures", json_integer(atoi(n)));
+		snprintf(f, sizeof(f), "polls:%s", name);
+		n = json_string_value(json_object_get(fields, f));
+		if (n && *n)
+			json_object_set_new(one, "polls", json_integer(atoi(n)));
+		json_array_append_new(steps, one);
+	}
+	json_object_set_new(o, "steps", steps);
+	json_t *ids = json_object();
+	const char *k;
+	json_t *v;
+	json_object_foreach(fields, k, v) {
+		if (strncmp(k, "identity:", 9) == 0) {
+			json_error_t je;
+			json_t *id = json_loads(json_string_value(v), 0, &je);
+			if (id)
+				json_object_set_new(ids, k + 9, id);
+		}
+	}
+	json_object_set_new(o, "identities", ids);
+	json_decref(fields);
+	return o;
+}
+
+static json_t *c_tenant_retry(json_t *args, struct ctl_err *e)
+{
+	char tid[TENANT_ID_LEN + 1], kt[KEY_MAX], kp[KEY_MAX];
+	if (tenant_id(e, arg_str(args, "name"), tid) < 0)
+		return NULL;
+	snprintf(kp, sizeof(kp), "sg:{%s}:prov", tid);
+	redisReply *r = cmd(e, "HMGET %s state", key_tenant(kt, tid));
+	redisReply *st = r ? cmd(e, "HGET %s step", kp) : NULL;
+	const char *state = r && r->element[0]->type == REDIS_REPLY_STRING ? r->element[0]->str : "";
+	int ok = st && st->type == REDIS_REPLY_STRING &&
+		 (strcmp(state, "failed") == 0 || strcmp(state, "provisioning") == 0);
+	char step[64] = "";
+	if (ok)
+		snprintf(step, sizeof(step), "%s", st->str);
+	if (st)
+		freeReplyObject(st);
+	if (r)
+		freeReplyObject(r);
+	if (!r)
+		return NULL;
+	if (!ok)
+		return fail(e, "invalid", "tenant %s is not being provisioned (state %s)",
+			    arg_str(args, "name"), *state ? state : "unknown");
+	char now[32], f_st[96], f_n[96], f_p[96];
+	snprintf(f_st, sizeof(f_st), "st:%s", step);
+	snprintf(f_n, sizeof(f_n), "n:%s", step);
+	snprintf(f_p, sizeof(f_p), "polls:%s", step);
+	if (redis_now_ms(e, now, sizeof(now)) < 0 ||
+	    cmd_ok(e, "HSET %s state provisioning paused_reason %s", kt, "") < 0 ||
+	    cmd_ok(e, "HSET %s %s pending %s 0 %s 0", kp, f_st, f_n, f_p) < 0 ||
+	    cmd_ok(e, "ZADD %s %s %s", KEY_PROV, now, tid) < 0)
+		return NULL;
+	log_kv(LOG_NOTICE, "provision_resumed", "tenant", arg_str(args, "name"), "step", step, NULL);
+	return tenant_json(e, tid, 1);
+}
+
+static json_t *c_tenant_dns(json_t *args, struct ctl_err *e)
+{
+	char tid[TENANT_ID_LEN + 1];
+	if (tenant_id(e, arg_str(args, "name"), tid) < 0)
+		return NULL;
+	json_t *p = prov_json(e, tid);
+	json_t *ids = p ? json_object_get(p, "identities") : NULL;
+	if (!ids || json_object_size(ids) == 0) {
+		json_decref(p);
+		return fail(e, "not_found", "no DKIM tokens yet for %s (identities not created)",
+			    arg_str(args, "name"));
+	}
+	json_t *out = json_array();
+	const char *domain;
+	json_t *id;
+	json_object_foreach(ids, domain, id) {
+		struct ses_identity si;
+		memset(&si, 0, sizeof(si));
+		si.verified_for_sending = json_is_true(json_object_get(id, "verified"));
+		snprintf(si.verification_status, sizeof(si.verification_status), "%s",
+			 json_string_value(json_object_get(id, "verification")) ?: "");
+		snprintf(si.dkim_status, sizeof(si.dkim_status), "%s",
+			 json_string_value(json_object_get(id, "dkim")) ?: "");
+		snprintf(si.dkim_zone, sizeof(si.dkim_zone), "%s",
+			 json_string_value(json_object_get(id, "zone")) ?: "");
+		size_t i;
+		json_t *tok;
+		json_array_foreach(json_object_get(id, "tokens"), i, tok) {
+			if (si.ntokens >= 3)
+				break;
+			snprintf(si.dkim_tokens[si.ntokens++], sizeof(si.dkim_tokens[0]), "%s",
+				 json_string_value(tok) ?: "");
+		}
+		char recs[4096];
+		if (dns_records_for(domain, &si, worker_aws_env()->region, recs, sizeof(recs)) < 0)
+			snprintf(recs, sizeof(recs), "; %s: no DKIM tokens yet\n", domain);
+		json_array_append_new(out, json_pack("{s:s,s:b,s:s,s:s}", "domain", domain,
+						     "verified", si.verified_for_sending, "dkim",
+						     si.dkim_status, "records", recs));
+	}
+	json_decref(p);
+	return json_pack("{s:s,s:o}", "tenant", arg_str(args, "name"), "domains", out);
+}
+
 static json_t *c_tenant_add(json_t *args, struct ctl_err *e)
 {
 	const char *name = arg_str(args, "name");
@@ -872,6 +1049,26 @@ static json_t *c_tenant_add(json_t *args, struct ctl_err *e)
 		if (v && (strlen(v) > 256 || strpbrk(v, " \r\n")))
 			return fail(e, "invalid", "invalid %s", opt[j]);
 	}
+	/*
+	 * Provisioning: --email creates a member account, --account-id without
+	 * --role-arn adopts one; either way the provisioning thread builds the
+	 * rest.  With --role-arn the tenant is set up by hand and active at once.
+	 */
+	const char *email = arg_str(args, "email"), *tier = arg_str(args, "tier");
+	const char *acct = arg_str(args, "aws_account_id");
+	int provision = email || (acct && !arg_str(args, "role_arn") && cfg->management_role_arn[0]);
+	if (provision && !cfg->management_role_arn[0])
+		return fail(e, "invalid", "provisioning is not configured (management_role_arn); "
+					  "give --role-arn to set the tenant up by hand");
+	if (email && (strlen(email) < 6 || strlen(email) > 64 || !strchr(email, '@') ||
+		      strpbrk(email, " \t\r\n\"<>")))
+		return fail(e, "invalid", "invalid e-mail address for the account: %s", email);
+	if (tier && prov_tier_parse(tier) < 0)
+		return fail(e, "invalid", "unknown tier: %s (production, sandbox or poc)", tier);
+	if (acct && (strlen(acct) != 12 || strspn(acct, "0123456789") != 12))
+		return fail(e, "invalid", "an AWS account id is 12 digits: %s", acct);
+	if (provision && json_array_size(doms) == 0)
+		return fail(e, "invalid", "provisioning needs at least one --domain");
 	char tid[TENANT_ID_LEN + 1] = "t";
 	if (util_random_hex(tid + 1, 8) < 0)
 		return fail(e, "internal", "no randomness");
@@ -884,9 +1081,10 @@ static json_t *c_tenant_add(json_t *args, struct ctl_err *e)
 		return fail(e, "exists", "tenant already exists: %s", name);
 	char k[KEY_MAX], now[32];
 	snprintf(now, sizeof(now), "%llu", (unsigned long long)(util_now_ms() / 1000));
-	if (cmd_ok(e, "HSET %s id %s name %s state active created %s aws_account_id %s role_arn %s external_id %s",
-		   key_tenant(k, tid), tid, name, now, arg_str(args, "aws_account_id") ?: "",
-		   arg_str(args, "role_arn") ?: "", arg_str(args, "external_id") ?: "") < 0)
+	if (cmd_ok(e, "HSET %s id %s name %s state %s created %s aws_account_id %s role_arn %s external_id %s",
+		   key_tenant(k, tid), tid, name, provision ? "provisioning" : "active", now,
+		   arg_str(args, "aws_account_id") ?: "", arg_str(args, "role_arn") ?: "",
+		   arg_str(args, "external_id") ?: "") < 0)
 		return NULL;
 	json_array_foreach(doms, i, d) {
 		normalize_domain(e, json_string_value(d), dn);
@@ -903,7 +1101,10 @@ static json_t *c_tenant_add(json_t *args, struct ctl_err *e)
 			return NULL;
 		}
 	}
-	log_kv(LOG_NOTICE, "tenant_added", "tenant", name, "id", tid, NULL);
+	if (provision && prov_begin(e, tid, email, tier, acct) < 0)
+		return NULL;
+	log_kv(LOG_NOTICE, "tenant_added", "tenant", name, "id", tid, "state",
+	       provision ? "provisioning" : "active", NULL);
 	return tenant_json(e, tid, 1);
 }
 
@@ -1130,6 +1331,11 @@ static json_t *c_tenant_delete(json_t *args, struct ctl_err *e)
 	       key_ready(k3, tid), key_inflight(k4, tid), key_all(k5, tid), key_dlq(k6, tid),
 	       key_retrying(k7, tid));
 	cmd_ok(e, "ZREM %s %s", KEY_SCHED, tid);
+	/* Onboarding stops; the AWS account itself is left for the admin. */
+	char kp[KEY_MAX];
+	snprintf(kp, sizeof(kp), "sg:{%s}:prov", tid);
+	cmd_ok(e, "DEL %s %s:lease", kp, kp);
+	cmd_ok(e, "ZREM %s %s", KEY_PROV, tid);
 	if (cmd_ok(e, "HDEL %s %s", KEY_TENANTS, name) < 0)
 		return NULL;
 	log_kv(LOG_NOTICE, "tenant_deleted", "tenant", name, "id", tid, NULL);
@@ -1660,6 +1866,8 @@ static const struct {
 	{"tenant.set", c_tenant_set},
 	{"tenant.pause", c_tenant_pause},
 	{"tenant.resume", c_tenant_resume},
+	{"tenant.retry", c_tenant_retry},
+	{"tenant.dns", c_tenant_dns},
 	{"tenant.delete", c_tenant_delete},
 	{"tenant.domain.add", c_domain_add},
 	{"tenant.domain.remove", c_domain_remove},

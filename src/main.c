@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "control.h"
 #include "hashpool.h"
+#include "provision.h"
 #include "worker.h"
 #include "listener.h"
 #include "log.h"
@@ -188,6 +189,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sesgate: delivery: %s\n", err);
 		return 1;
 	}
+	if (provision_start(&cfg, err, sizeof(err)) < 0) {
+		log_err("provisioning: %s", err);
+		fprintf(stderr, "sesgate: provisioning: %s\n", err);
+		return 1;
+	}
 	if (control_start(&cfg, err, sizeof(err)) < 0) {
 		log_err("control socket: %s", err);
 		return 1;
@@ -214,7 +220,9 @@ int main(int argc, char **argv)
 	threads_stop(SHUTDOWN_GRACE);
 	/* After the SMTP side: enqueues of DSNs need no SMTP thread. */
 	workers_stop(SHUTDOWN_GRACE);
+	provision_stop();
 	control_stop();
+	aws_teardown(); /* after every user of the identity, the control thread included */
 	hashpool_stop();
 	event_free(sigterm);
 	event_free(sigint);

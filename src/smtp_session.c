@@ -67,6 +67,7 @@ struct tenant_info {
 	int ndomains;
 	uint64_t max_message_size;
 	int max_recipients;
+	int not_ready;           /* state provisioning or failed: no AWS account yet */
 	int loaded;
 };
 
@@ -378,6 +379,8 @@ static void tenant_hash_cb(redisReply *r, void *arg, const char *err)
 			s->tenant.max_message_size = strtoull(v, NULL, 10);
 		else if (strcmp(k, "max_recipients") == 0)
 			s->tenant.max_recipients = atoi(v);
+		else if (strcmp(k, "state") == 0)
+			s->tenant.not_ready = strcmp(v, "provisioning") == 0 || strcmp(v, "failed") == 0;
 	}
 }
 
@@ -656,6 +659,12 @@ static void cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 	if (m.has_size && m.size > max_size(s)) {
 		STAT_INC(limit_message_size);
 		reply_error(s, "552 5.3.4 Message size exceeds fixed maximum message size");
+		return;
+	}
+	if (s->tenant.not_ready && g_cfg->provisioning_mail == PROV_MAIL_TEMPFAIL) {
+		/* provisioning_mail tempfail: the client keeps the mail until the
+		 * tenant's AWS account is ready (holding it is the default). */
+		reply(s, "451 4.3.2 Account is being set up; try again later");
 		return;
 	}
 	if (m.addrlen > 0 && !domain_allowed(s, m.addr + m.domain_off)) {

@@ -1296,9 +1296,9 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-int workers_start(const struct config *cfg, char *err, size_t errlen)
+int aws_setup(const struct config *cfg, char *err, size_t errlen)
 {
-	if (cfg->workers == 0)
+	if (g_ident)
 		return 0;
 	if (aws_env_load(&g_env, cfg->aws_region, err, errlen) < 0)
 		return -1;
@@ -1320,6 +1320,33 @@ int workers_start(const struct config *cfg, char *err, size_t errlen)
 	if (st == AWS_IDENTITY_PENDING)
 		log_kv(LOG_ERR, "aws_identity_unavailable", "reason",
 		       "no usable AWS credentials yet; mail stays queued, retrying", NULL);
+	return 0;
+}
+
+struct aws_identity *worker_aws_identity(void)
+{
+	return g_ident;
+}
+
+const struct aws_env *worker_aws_env(void)
+{
+	return &g_env;
+}
+
+void aws_teardown(void)
+{
+	stscache_free(g_sts);
+	g_sts = NULL;
+	aws_identity_free(g_ident);
+	g_ident = NULL;
+}
+
+int workers_start(const struct config *cfg, char *err, size_t errlen)
+{
+	if (cfg->workers == 0)
+		return 0;
+	if (aws_setup(cfg, err, errlen) < 0)
+		return -1;
 	workers = calloc((size_t)cfg->workers, sizeof(*workers));
 	if (!workers) {
 		snprintf(err, errlen, "out of memory");
@@ -1382,10 +1409,6 @@ void workers_stop(int grace)
 	free(workers);
 	workers = NULL;
 	nworkers = 0;
-	stscache_free(g_sts);
-	g_sts = NULL;
-	aws_identity_free(g_ident);
-	g_ident = NULL;
 }
 
 json_t *workers_status_json(void)

@@ -13,7 +13,19 @@
 #include <stddef.h>
 
 struct config;
+struct aws_env;
+struct aws_identity;
 typedef struct json_t json_t;
+
+/*
+ * The process's AWS environment and identity, shared by delivery workers
+ * and the provisioning thread: set up once (idempotent), before any of
+ * them starts; torn down after all of them stopped.
+ */
+int aws_setup(const struct config *cfg, char *err, size_t errlen);
+struct aws_identity *worker_aws_identity(void);
+const struct aws_env *worker_aws_env(void);
+void aws_teardown(void);
 
 /*
  * Resolve the gateway's AWS identity and start cfg->workers threads.  An

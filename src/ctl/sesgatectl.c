@@ -624,6 +624,44 @@ static void kv_add_limit(struct kvlist *kv, const char *label, const json_t *t, 
 	}
 }
 
+/* The onboarding steps: one line each with state, time and last error. */
+static void show_provisioning(const json_t *p)
+{
+	if (!json_is_object(p))
+		return;
+	printf("\nprovisioning (%s tier%s%s):\n", or_dash(jstr(p, "tier")),
+	       jstr(p, "email") ? ", " : "", jstr(p, "email") ? jstr(p, "email") : "");
+	size_t i;
+	const json_t *st;
+	json_array_foreach(json_object_get(p, "steps"), i, st) {
+		const char *state = jstr(st, "state");
+		long long t = 0, n = 0;
+		char when[64] = "";
+		if (jnum(st, "time", &t))
+			fmt_time_ms(when, sizeof(when), t, 0);
+		printf("  %-20s %-9s %s", or_dash(jstr(st, "name")),
+		       state && *state ? state : "-", when);
+		if (jnum(st, "failures", &n) && n > 0)
+			printf("  (%lld failures)", n);
+		if (jnum(st, "polls", &n) && n > 0)
+			printf("  (%lld polls)", n);
+		if (jstr(st, "error"))
+			printf("\n  %-20s %s", "", jstr(st, "error"));
+		printf("\n");
+	}
+}
+
+static void show_dns(const struct command *cmd, const json_t *args, const json_t *r)
+{
+	size_t i;
+	const json_t *d;
+	json_array_foreach(json_object_get(r, "domains"), i, d) {
+		printf("; %s: DKIM %s, %s\n", or_dash(jstr(d, "domain")), or_dash(jstr(d, "dkim")),
+		       json_is_true(json_object_get(d, "verified")) ? "verified" : "not yet verified");
+		fputs(or_dash(jstr(d, "records")), stdout);
+	}
+}
+
 static void show_tenant(const struct command *cmd, const json_t *args, const json_t *t)
 {
 	static const char *const known[] = {
@@ -631,7 +669,7 @@ static void show_tenant(const struct command *cmd, const json_t *args, const jso
 		"external_id", "max_message_size", "max_recipients", "paused_reason",
 		"credentials", "queue", "hold", "hold_since", "configuration_set",
 		"ses_max_send_rate", "rate_override", "ses_max_24h", "ses_sent_24h",
-		"quota_override", "ses_checked", NULL,
+		"quota_override", "ses_checked", "provisioning", NULL,
 	};
 	struct kvlist kv = {0};
 	const json_t *q;
@@ -706,6 +744,7 @@ static void show_tenant(const struct command *cmd, const json_t *args, const jso
 	}
 	kv_add_unknown(&kv, t, known);
 	kv_print(&kv);
+	show_provisioning(json_object_get(t, "provisioning"));
 }
 
 static void show_tenant_list(const struct command *cmd, const json_t *args, const json_t *r)
@@ -1171,11 +1210,26 @@ static const struct command commands[] = {
 	 .cmd = "tenant.add",
 	 .args = ARGS({"NAME", "name", 0}),
 	 .opts = OPTS({"domain", "domains", OPT_LIST, "D"},
+		      {"email", "email", OPT_STRING, "ROOT_EMAIL"},
+		      {"tier", "tier", OPT_STRING, "production|sandbox|poc"},
 		      {"account-id", "aws_account_id", OPT_STRING, "ID"},
 		      {"role-arn", "role_arn", OPT_STRING, "ARN"},
 		      {"external-id", "external_id", OPT_STRING, "X"}),
 	 .show = show_tenant,
-	 .help = "create a tenant, optionally with its sender domains and AWS account"},
+	 .help = "create a tenant; --email provisions a new AWS account, --account-id adopts "
+		 "one, --role-arn sets it up by hand"},
+	{.words = {"tenant", "retry"},
+	 .cmd = "tenant.retry",
+	 .args = ARGS({"NAME", "name", 0}),
+	 .opts = NO_OPTS,
+	 .show = show_tenant,
+	 .help = "resume the provisioning of a failed tenant at the step that failed"},
+	{.words = {"tenant", "dns"},
+	 .cmd = "tenant.dns",
+	 .args = ARGS({"NAME", "name", 0}),
+	 .opts = NO_OPTS,
+	 .show = show_dns,
+	 .help = "print the DNS records (DKIM, SPF, DMARC) the tenant must publish"},
 	{.words = {"tenant", "list"},
 	 .cmd = "tenant.list",
 	 .args = NO_ARGS,

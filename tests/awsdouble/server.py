@@ -147,7 +147,8 @@ FAULT_TABLES = {"sts": STS_FAULTS, "iam": IAM_FAULTS, "orgs": ORG_FAULTS, "ses":
 FAULT_KINDS = set(SES_FAULTS) | {"latency", "hang", "error"}
 
 STS_OPERATIONS = ("AssumeRole", "AssumeRoleWithWebIdentity")
-IAM_OPERATIONS = ("CreateRole", "GetRole", "PutRolePolicy", "GetRolePolicy")
+IAM_OPERATIONS = ("CreateRole", "GetRole", "PutRolePolicy", "GetRolePolicy",
+                  "UpdateAssumeRolePolicy")
 ORG_OPERATIONS = ("CreateAccount", "DescribeCreateAccountStatus", "ListCreateAccountStatus",
                   "ListAccounts", "ListRoots", "ListParents", "MoveAccount",
                   "ListOrganizationalUnitsForParent", "CreateOrganizationalUnit", "TagResource")
@@ -595,6 +596,7 @@ OP_HANDLERS = {
     "AssumeRole": "op_assume_role",
     "CreateRole": "op_create_role", "GetRole": "op_get_role",
     "PutRolePolicy": "op_put_role_policy", "GetRolePolicy": "op_get_role_policy",
+    "UpdateAssumeRolePolicy": "op_update_assume_role_policy",
     "CreateAccount": "op_create_account",
     "DescribeCreateAccountStatus": "op_describe_create_account_status",
     "ListCreateAccountStatus": "op_list_create_account_status",
@@ -1045,6 +1047,18 @@ class AwsHandler(Handler):
                 raise self.no_such_role(c.form["RoleName"])
             r["policies"][pname] = text
         return 200, self.iam_xml("PutRolePolicy", c.rid)
+
+    def op_update_assume_role_policy(self, c):
+        account = self.iam_common(c, "RoleName", "PolicyDocument")
+        text = c.form["PolicyDocument"]
+        self.iam_policy_doc(text)
+        with self.st.lock:
+            r = self.st.iam_role_find(account, c.form["RoleName"])
+            if r is None:
+                raise self.no_such_role(c.form["RoleName"])
+            r["AssumeRolePolicyDocument"] = text
+            r["trust"] = json.loads(text)
+        return 200, self.iam_xml("UpdateAssumeRolePolicy", c.rid)
 
     def op_get_role_policy(self, c):
         account = self.iam_common(c, "RoleName", "PolicyName")
