@@ -98,6 +98,7 @@ static int check_role_name(const char *v, char *why, size_t whylen);
 static int check_cfgset(const char *v, char *why, size_t whylen);
 static int check_ou(const char *v, char *why, size_t whylen);
 static int check_mail_type(const char *v, char *why, size_t whylen);
+static int check_http_listen(const char *v, char *why, size_t whylen);
 static int parse_rate(struct config *cfg, int argc, char **argv, int first, char *why,
 		      size_t whylen);
 static void dump_rate(const struct config *cfg, const struct option *o, FILE *out);
@@ -275,6 +276,15 @@ static const struct option options[] = {
 	 .def = "", .help = "WebsiteURL of production-access requests"},
 	{.name = "production_use_case", .type = T_STRING, FIELD(production_use_case), .def = "",
 	 .help = "use-case text of production-access requests"},
+
+	/* HTTP listener */
+	{.name = "http_listen", .type = T_STRING, FIELD(http_listen), .def = "",
+	 .check = check_http_listen,
+	 .help = "HOST:PORT for the SNS endpoint, /metrics, /healthz and /readyz; empty = off"},
+	{.name = "http_tls_cert", .type = T_STRING, FIELD(http_tls_cert), .def = "",
+	 .help = "PEM certificate chain for HTTPS on http_listen; empty = plain HTTP"},
+	{.name = "http_tls_key", .type = T_STRING, FIELD(http_tls_key), .def = "",
+	 .help = "PEM private key of http_tls_cert"},
 
 	/* control socket */
 	{.name = "control_socket", .type = T_STRING, FIELD(control_socket),
@@ -859,6 +869,13 @@ static int check_mail_type(const char *v, char *why, size_t whylen)
 	return -1;
 }
 
+/* Empty, or what listen accepts (HOST:PORT, [V6]:PORT, *:PORT). */
+static int check_http_listen(const char *v, char *why, size_t whylen)
+{
+	struct listen_addr la;
+	return *v ? parse_addr(v, &la, why, whylen) : 0;
+}
+
 /* A region is a short lower-case token ("us-east-1", "eu-central-2"). */
 static int check_region(const char *v, char *why, size_t whylen)
 {
@@ -1215,6 +1232,10 @@ int config_parse_buffer(const char *name, const char *buf, size_t len, struct co
 		p.line = seen[find_option("management_role_arn") - options];
 		return fail(&p, "management_role_arn needs gateway_principal_arn (the gateway's own "
 				"IAM principal, trusted by each tenant's sending role)");
+	}
+	if (!tmp.http_tls_cert[0] != !tmp.http_tls_key[0]) {
+		p.line = seen[find_option(tmp.http_tls_cert[0] ? "http_tls_cert" : "http_tls_key") - options];
+		return fail(&p, "http_tls_cert and http_tls_key go together");
 	}
 	int lvis = seen[find_option("visibility_timeout") - options];
 	int lses = seen[find_option("ses_timeout") - options];

@@ -96,6 +96,11 @@ struct config {
 	char production_website_url[256];
 	char production_use_case[1024];
 
+	/* HTTP listener: SNS events, /metrics, /healthz, /readyz */
+	char http_listen[280];           /* "" = off */
+	char http_tls_cert[512];         /* "" = plain HTTP */
+	char http_tls_key[512];
+
 	/* control socket */
 	char control_socket[512];
 	int control_socket_mode;         /* octal, default 0660 */

@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "control.h"
 #include "hashpool.h"
+#include "httpd.h"
 #include "provision.h"
 #include "worker.h"
 #include "listener.h"
@@ -194,6 +195,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sesgate: provisioning: %s\n", err);
 		return 1;
 	}
+	if (httpd_start(&cfg, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		fprintf(stderr, "sesgate: %s\n", err);
+		return 1;
+	}
 	if (control_start(&cfg, err, sizeof(err)) < 0) {
 		log_err("control socket: %s", err);
 		return 1;
@@ -221,6 +227,7 @@ int main(int argc, char **argv)
 	/* After the SMTP side: enqueues of DSNs need no SMTP thread. */
 	workers_stop(SHUTDOWN_GRACE);
 	provision_stop();
+	httpd_stop();
 	control_stop();
 	aws_teardown(); /* after every user of the identity, the control thread included */
 	hashpool_stop();

@@ -42,7 +42,8 @@
 	X(ses_calls, "SES API calls started")                                    \
 	X(ses_throttled, "SES answers that throttled a tenant")                  \
 	X(sts_calls, "STS AssumeRole calls started")                             \
-	X(sts_failures, "STS AssumeRole calls that failed")
+	X(sts_failures, "STS AssumeRole calls that failed")                      \
+	X(http_requests, "requests to the HTTP listener")
 
 #define STATS_GAUGES(X)                                                          \
 	X(sessions_current, "sessions open now")                                 \
@@ -61,6 +62,20 @@ extern struct stats g_stats;
 #define STAT_ADD(name, n) atomic_fetch_add_explicit(&g_stats.name, (n), memory_order_relaxed)
 #define STAT_SUB(name, n) atomic_fetch_sub_explicit(&g_stats.name, (n), memory_order_relaxed)
 #define STAT_GET(name) atomic_load_explicit(&g_stats.name, memory_order_relaxed)
+
+/*
+ * SES calls by outcome (index = enum ses_outcome) and their latency in a
+ * fixed-bucket histogram, for /metrics.
+ */
+#define STATS_SES_OUTCOMES 8
+#define STATS_SES_BUCKETS 12
+extern _Atomic uint64_t g_ses_outcome[STATS_SES_OUTCOMES];
+extern _Atomic uint64_t g_ses_latency[STATS_SES_BUCKETS];
+extern _Atomic uint64_t g_ses_latency_sum_us;
+extern const double stats_ses_bucket_le[STATS_SES_BUCKETS - 1];
+void stats_ses_call(int outcome, double seconds);
+/* Name of an outcome index, NULL when unused. */
+const char *stats_ses_outcome_name(int outcome);
 
 typedef struct json_t json_t;
 /* All counters and gauges as a JSON object (new reference). */

@@ -700,6 +700,7 @@ static void chunk_done_cb(const struct http_resp *r, void *arg)
 		k->outcome = ses_classify(r->status, r->error_type, r->body, r->len, k->code,
 					  sizeof(k->code), k->msg, sizeof(k->msg));
 	}
+	stats_ses_call((int)k->outcome, r->seconds);
 	if (k->outcome == SES_OK && ses_parse_send_response(r->body, r->len, k->mid,
 							    sizeof(k->mid)) == 0) {
 		k->state = 1;
