@@ -54,6 +54,7 @@
 #define SWEEP_EVERY_MS 30000
 #define HOLD_RECHECK_MS 60000     /* a held or unprovisioned tenant is looked at again */
 #define CHECK_LEASE_MS 30000      /* one GetAccount per tenant at a time, all instances */
+#define RECHECK_SOON_MS 1000      /* look again while an account check runs */
 #define STS_LEASE_S 120
 #define STS_REFRESH_BEFORE_S 600  /* renew tenant credentials 10 min before expiry */
 #define KEY_REAP "sg:reap"        /* zset: tenant id -> earliest claim deadline */
@@ -1038,6 +1039,7 @@ static void claim_cb(redisReply *r, void *arg, const char *err)
 		return;
 	}
 	int needcheck = r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer == 1;
+	int checking = r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer >= 1;
 	const char *nextdue = r->element[6]->str;
 	if (needcheck) {
 		struct job *j = job_new(w, c->tid, r);
@@ -1073,9 +1075,13 @@ static void claim_cb(redisReply *r, void *arg, const char *err)
 		index_drop(w, KEY_SCHED, c->tid, key_ready(k, c->tid));
 	} else if (strcmp(st, "later") == 0 || strcmp(st, "rate") == 0) {
 		sched_set(w, c->tid, strtoull(nextdue, NULL, 10), 0);
-	} else if (strcmp(st, "check") == 0) {
-		/* The account check re-adds the tenant when it is done. */
-		sched_set(w, c->tid, now + CHECK_LEASE_MS, 0);
+	} else if (strcmp(st, "check") == 0 || (strcmp(st, "held") == 0 && checking)) {
+		/*
+		 * An account check is running (ours or another worker's) and wakes
+		 * the tenant when done.  Its wake-up may come before this write,
+		 * which would then push it back: so only a short step back.
+		 */
+		sched_set(w, c->tid, now + RECHECK_SOON_MS, 0);
 	} else if (strcmp(st, "quota") == 0) {
 		sched_set(w, c->tid, now + (uint64_t)w->cfg->account_refresh * 1000, 0);
 	} else { /* paused, held, norole */
