@@ -166,19 +166,20 @@ def test_kill9_after_each_step_resumes_with_one_account(make_gateway, delivery, 
     assert creates == 1
 
 
-def test_account_creation_failure_reaches_admin_then_retry(delivery, org):
-    org.fail_email("root+acme@acme.example", "ACCOUNT_LIMIT_EXCEEDED")
+@pytest.mark.parametrize("reason", ["ACCOUNT_LIMIT_EXCEEDED", "EMAIL_ALREADY_EXISTS"])
+def test_account_creation_failure_reaches_admin_then_retry(delivery, org, reason):
+    org.fail_email("root+acme@acme.example", reason)
     gw = delivery(**prov_opts())
     add_tenant(gw)
     assert wait_for(lambda: state_of(gw, "acme") == "failed", timeout=60)
     t = tenant_show(gw, "acme")
     failed = [s for s in t["provisioning"]["steps"] if s["state"] == "failed"]
-    assert failed and "ACCOUNT_LIMIT_EXCEEDED" in failed[0]["error"]
-    assert "ACCOUNT_LIMIT_EXCEEDED" in t["paused_reason"]
+    assert failed and failed[0]["name"] == "create_account" and reason in failed[0]["error"]
+    assert reason in t["paused_reason"]
     human = subprocess.run([SESGATECTL, "-s", gw.sock, "tenant", "show", "acme"],
                            capture_output=True, text=True, timeout=30).stdout
-    assert "ACCOUNT_LIMIT_EXCEEDED" in human
-    # the limit is raised; the admin resumes
+    assert reason in human
+    # the cause is fixed (limit raised, address freed); the admin resumes
     org.fail_email("root+acme@acme.example", None)
     gw.ctl("tenant", "retry", "acme")
     assert wait_for(lambda: state_of(gw, "acme") == "active", timeout=60)
