@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <jansson.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
@@ -691,6 +692,75 @@ static void cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 	reply(s, "250 2.1.0 Ok");
 }
 
+/* Add ADDR to the transaction and say so. */
+static void rcpt_accept(struct smtp_session *s, const char *addr)
+{
+	struct smtp_tx *tx = s->tx;
+	if (tx->nrcpt == tx->rcpt_cap) {
+		int n = tx->rcpt_cap ? tx->rcpt_cap * 2 : 8;
+		char **nr = realloc(tx->rcpts, (size_t)n * sizeof(*nr));
+		if (!nr) {
+			reply(s, "452 4.3.0 Error: out of resources");
+			return;
+		}
+		tx->rcpts = nr;
+		tx->rcpt_cap = n;
+	}
+	tx->rcpts[tx->nrcpt] = strdup(addr);
+	if (!tx->rcpts[tx->nrcpt]) {
+		reply(s, "452 4.3.0 Error: out of resources");
+		return;
+	}
+	tx->nrcpt++;
+	set_state(s, SMTP_ST_RCPT);
+	reply(s, "250 2.1.5 Ok");
+}
+
+struct rcpt_check {
+	struct smtp_thread *thr;
+	uint64_t sid;
+	char addr[SMTP_MAX_PATH + 1];
+};
+
+/*
+ * The tenant's suppression list said whether ADDR bounced permanently or
+ * complained (SES events, issue 5): refuse it, so the tenant's reputation
+ * does not pay for mail that cannot arrive.
+ */
+static void rcpt_suppr_cb(redisReply *r, void *arg, const char *err)
+{
+	struct rcpt_check *c = arg;
+	struct smtp_session *s = thread_session_get(c->thr, c->sid);
+	if (!s || s->state != SMTP_ST_WAIT || !s->tx) {
+		free(c);
+		return;
+	}
+	set_state(s, s->tx->nrcpt ? SMTP_ST_RCPT : SMTP_ST_MAIL);
+	if (r && r->type == REDIS_REPLY_STRING) {
+		json_error_t je;
+		json_t *o = json_loadb(r->str, r->len, 0, &je);
+		const char *why = json_string_value(json_object_get(o, "reason"));
+		char reason[96];
+		/* Only a known-safe token goes into the reply. */
+		snprintf(reason, sizeof(reason), "%s",
+			 why && strspn(why, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					    "0123456789:/_-") == strlen(why) ? why : "suppressed");
+		json_decref(o);
+		STAT_INC(rcpt_suppressed);
+		log_kv(LOG_NOTICE, "rcpt_suppressed", "sid", s->sid, "tenant", s->tenant.name, "to",
+		       c->addr, "reason", reason, NULL);
+		reply(s, "550 5.1.1 <%s>: Recipient address suppressed (%s)", c->addr, reason);
+		s->errors++;
+	} else {
+		/* Not listed, or Redis unreachable: in the latter case the
+		 * commit at the end of data answers 451 anyway, so the check
+		 * fails open rather than refusing recipients one by one. */
+		rcpt_accept(s, c->addr);
+	}
+	free(c);
+	resume(s);
+}
+
 static void cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 {
 	struct smtp_rcpt_args r;
@@ -711,24 +781,21 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg, size_t len)
 			reply(s, "250 2.1.5 Ok");
 			return;
 		}
-	if (tx->nrcpt == tx->rcpt_cap) {
-		int n = tx->rcpt_cap ? tx->rcpt_cap * 2 : 8;
-		char **nr = realloc(tx->rcpts, (size_t)n * sizeof(*nr));
-		if (!nr) {
-			reply(s, "452 4.3.0 Error: out of resources");
-			return;
-		}
-		tx->rcpts = nr;
-		tx->rcpt_cap = n;
-	}
-	tx->rcpts[tx->nrcpt] = strdup(r.addr);
-	if (!tx->rcpts[tx->nrcpt]) {
+	struct rcpt_check *c = calloc(1, sizeof(*c));
+	if (!c) {
 		reply(s, "452 4.3.0 Error: out of resources");
 		return;
 	}
-	tx->nrcpt++;
-	set_state(s, SMTP_ST_RCPT);
-	reply(s, "250 2.1.5 Ok");
+	c->thr = s->thr;
+	c->sid = s->id;
+	util_strlcpy(c->addr, r.addr, sizeof(c->addr));
+	char k[KEY_MAX], lower[SMTP_MAX_PATH + 1];
+	util_strlcpy(lower, r.addr, sizeof(lower));
+	util_lower(lower);
+	snprintf(k, sizeof(k), "sg:{%s}:suppr", s->tenant.id);
+	set_state(s, SMTP_ST_WAIT);
+	const char *argv[] = {"HGET", k, lower};
+	rconn_cmd(s->thr->redis, rcpt_suppr_cb, c, 3, argv, NULL);
 }
 
 static int tx_start_data(struct smtp_session *s, int dot)

@@ -23,6 +23,7 @@
 	X(msgs_rejected, "messages refused with 5xx at end of data")             \
 	X(bytes_accepted, "octets of queued messages")                           \
 	X(rcpt_rejected, "recipients refused")                                   \
+	X(rcpt_suppressed, "recipients refused: on the tenant's suppression list") \
 	X(mail_rejected, "MAIL commands refused")                                \
 	X(limit_command_line, "command lines over max_command_line")             \
 	X(limit_text_line, "message lines over max_text_line")                   \

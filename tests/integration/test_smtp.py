@@ -712,3 +712,23 @@ def test_concurrent_logins_share_one_hash(make_gateway, tenant_factory):
     _, st = gw.ctl("status")
     assert st["counters"]["auth_hash_shared"] > 0
     assert st["counters"]["auth_success"] == 30
+
+
+def test_suppressed_recipient_refused_at_rcpt(gateway, redis, tenant):
+    """A recipient on the tenant's suppression list (fed by SES bounces and
+    complaints) gets 550 5.1.1 naming the reason; others pass; another
+    tenant's list does not apply."""
+    tid = redis.cli("HGET", "sg:tenants", "acme")
+    redis.cli("HSET", "sg:{%s}:suppr" % tid, "gone@dest.example",
+              '{"reason":"bounce:Permanent/General","time":1}')
+    r = raw_session(gateway, tenant)
+    assert r.cmd("MAIL FROM:<a@acme.example>")[0] == 250
+    code, text = r.cmd("RCPT TO:<Gone@Dest.Example>")
+    assert code == 550 and "5.1.1" in text and "bounce:Permanent/General" in text
+    assert r.cmd("RCPT TO:<ok@dest.example>")[0] == 250
+    # pipelined: order of replies kept across the lookups
+    r.send("RCPT TO:<gone@dest.example>\r\nRCPT TO:<ok2@dest.example>\r\nRSET\r\n")
+    assert r.reply()[0] == 550
+    assert r.reply()[0] == 250
+    assert r.reply()[0] == 250
+    assert "rcpt_suppressed" in gateway.read_log()
