@@ -102,6 +102,12 @@ static int check_http_listen(const char *v, char *why, size_t whylen);
 static int parse_rate(struct config *cfg, int argc, char **argv, int first, char *why,
 		      size_t whylen);
 static void dump_rate(const struct config *cfg, const struct option *o, FILE *out);
+static int parse_bounce_rate(struct config *cfg, int argc, char **argv, int first, char *why,
+			     size_t whylen);
+static void dump_bounce_rate(const struct config *cfg, const struct option *o, FILE *out);
+static int parse_complaint_rate(struct config *cfg, int argc, char **argv, int first, char *why,
+				size_t whylen);
+static void dump_complaint_rate(const struct config *cfg, const struct option *o, FILE *out);
 
 /* Tables read better aligned by hand. */
 /* clang-format off */
@@ -276,6 +282,18 @@ static const struct option options[] = {
 	 .def = "", .help = "WebsiteURL of production-access requests"},
 	{.name = "production_use_case", .type = T_STRING, FIELD(production_use_case), .def = "",
 	 .help = "use-case text of production-access requests"},
+
+	/* SES events and the reputation guard */
+	{.name = "guard_bounce_rate", .type = T_SPECIAL, .def = "4", .parse = parse_bounce_rate,
+	 .dump = dump_bounce_rate,
+	 .help = "pause a tenant whose hard-bounce rate (percent) exceeds this"},
+	{.name = "guard_complaint_rate", .type = T_SPECIAL, .def = "0.08",
+	 .parse = parse_complaint_rate, .dump = dump_complaint_rate,
+	 .help = "pause a tenant whose complaint rate (percent) exceeds this"},
+	{.name = "guard_window", .type = T_SECS, FIELD(guard_window), .def = "24h", .min = 3600,
+	 .max = 7 * 86400, .help = "the rates are over this many hours of sends"},
+	{.name = "guard_min_sends", .type = T_INT, FIELD(guard_min_sends), .def = "200", .min = 1,
+	 .max = 100000000, .help = "no verdict on fewer sends than this in the window"},
 
 	/* HTTP listener */
 	{.name = "http_listen", .type = T_STRING, FIELD(http_listen), .def = "",
@@ -910,6 +928,44 @@ static int parse_rate(struct config *cfg, int argc, char **argv, int first, char
 static void dump_rate(const struct config *cfg, const struct option *o, FILE *out)
 {
 	fprintf(out, "%s %g\n", o->name, cfg->default_send_rate);
+}
+
+/* A percentage 0.001-100, optionally written with a % sign. */
+static int parse_percent(const char *v, double *out, char *why, size_t whylen)
+{
+	char *end;
+	errno = 0;
+	double d = strtod(v, &end);
+	if (*end == '%')
+		end++;
+	if (end == v || *end || errno || !(d >= 0.001 && d <= 100)) {
+		snprintf(why, whylen, SHOW_FMT " is not a percentage between 0.001 and 100", SHOW(v));
+		return -1;
+	}
+	*out = d;
+	return 0;
+}
+
+static int parse_bounce_rate(struct config *cfg, int argc, char **argv, int first, char *why,
+			     size_t whylen)
+{
+	return parse_percent(argv[0], &cfg->guard_bounce_rate, why, whylen);
+}
+
+static void dump_bounce_rate(const struct config *cfg, const struct option *o, FILE *out)
+{
+	fprintf(out, "%s %g\n", o->name, cfg->guard_bounce_rate);
+}
+
+static int parse_complaint_rate(struct config *cfg, int argc, char **argv, int first, char *why,
+				size_t whylen)
+{
+	return parse_percent(argv[0], &cfg->guard_complaint_rate, why, whylen);
+}
+
+static void dump_complaint_rate(const struct config *cfg, const struct option *o, FILE *out)
+{
+	fprintf(out, "%s %g\n", o->name, cfg->guard_complaint_rate);
 }
 
 /* ---- setting one directive --------------------------------------------- */

@@ -96,6 +96,12 @@ struct config {
 	char production_website_url[256];
 	char production_use_case[1024];
 
+	/* SES events and the reputation guard */
+	double guard_bounce_rate;        /* percent of sends, hard bounces */
+	double guard_complaint_rate;     /* percent of sends */
+	int guard_window;                /* seconds */
+	int guard_min_sends;             /* below this many sends no verdict */
+
 	/* HTTP listener: SNS events, /metrics, /healthz, /readyz */
 	char http_listen[280];           /* "" = off */
 	char http_tls_cert[512];         /* "" = plain HTTP */

@@ -11,6 +11,7 @@
 #include "control.h"
 #include "worker.h"
 #include "provision.h"
+#include "events.h"
 #include "provision_fsm.h"
 #include "aws/creds.h"
 #include "aws/ses_admin.h"
@@ -1101,6 +1102,9 @@ static json_t *c_tenant_add(json_t *args, struct ctl_err *e)
 			return NULL;
 		}
 	}
+	/* SES events find their tenant by the sending account. */
+	if (acct && cmd_ok(e, "HSET %s %s %s", KEY_ACCOUNTS, acct, tid) < 0)
+		return NULL;
 	if (provision && prov_begin(e, tid, email, tier, acct) < 0)
 		return NULL;
 	log_kv(LOG_NOTICE, "tenant_added", "tenant", name, "id", tid, "state",
@@ -1213,6 +1217,9 @@ static json_t *c_tenant_set(json_t *args, struct ctl_err *e)
 		return fail(e, "invalid", "unknown tenant setting: %s", key);
 	}
 	if (cmd_ok(e, "HSET %s %s %s", key_tenant(k, tid), key, val) < 0 || sched_now(e, tid) < 0)
+		return NULL;
+	if (strcmp(key, "aws_account_id") == 0 && *val &&
+	    cmd_ok(e, "HSET %s %s %s", KEY_ACCOUNTS, val, tid) < 0)
 		return NULL;
 	return tenant_json(e, tid, 1);
 }
@@ -1331,6 +1338,14 @@ static json_t *c_tenant_delete(json_t *args, struct ctl_err *e)
 	       key_ready(k3, tid), key_inflight(k4, tid), key_all(k5, tid), key_dlq(k6, tid),
 	       key_retrying(k7, tid));
 	cmd_ok(e, "ZREM %s %s", KEY_SCHED, tid);
+	/* Events of its accounts no longer belong to anyone (deletes are
+	 * rare: a scan of the index is fine). */
+	redisReply *acc = cmd(e, "HGETALL %s", KEY_ACCOUNTS);
+	for (size_t i = 0; acc && i + 1 < acc->elements; i += 2)
+		if (strcmp(acc->element[i + 1]->str, tid) == 0)
+			cmd_ok(e, "HDEL %s %s", KEY_ACCOUNTS, acc->element[i]->str);
+	if (acc)
+		freeReplyObject(acc);
 	/* Onboarding stops; the AWS account itself is left for the admin. */
 	char kp[KEY_MAX];
 	snprintf(kp, sizeof(kp), "sg:{%s}:prov", tid);

@@ -26,6 +26,7 @@
 #include "aws/ses_admin.h"
 #include "aws/sts.h"
 #include "config.h"
+#include "events.h"
 #include "keys.h"
 #include "log.h"
 #include "provision_fsm.h"
@@ -392,7 +393,8 @@ static int set_account(struct prov *p, const char *id)
 	char kt[KEY_MAX];
 	snprintf(p->account_id, sizeof(p->account_id), "%s", id);
 	return pset(p, "account_id", id) < 0 ||
-		       rok(p, "HSET %s aws_account_id %s", key_tenant(kt, p->tid), id) < 0
+		       rok(p, "HSET %s aws_account_id %s", key_tenant(kt, p->tid), id) < 0 ||
+		       rok(p, "HSET %s %s %s", KEY_ACCOUNTS, id, p->tid) < 0
 		       ? -1
 		       : 0;
 }

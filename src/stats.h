@@ -44,7 +44,14 @@
 	X(ses_throttled, "SES answers that throttled a tenant")                  \
 	X(sts_calls, "STS AssumeRole calls started")                             \
 	X(sts_failures, "STS AssumeRole calls that failed")                      \
-	X(http_requests, "requests to the HTTP listener")
+	X(http_requests, "requests to the HTTP listener")                        \
+	X(sns_rejected, "SNS messages refused (signature, topic, certificate URL)") \
+	X(sns_confirmed, "SNS subscriptions confirmed")                          \
+	X(events_applied, "SES events applied")                                  \
+	X(events_ignored, "SES events that could not be attributed")             \
+	X(events_duplicate, "SES events delivered again by SNS")                 \
+	X(suppressions_added, "recipients put on a suppression list by events")  \
+	X(guard_pauses, "tenants paused by the reputation guard")
 
 #define STATS_GAUGES(X)                                                          \
 	X(sessions_current, "sessions open now")                                 \

@@ -938,11 +938,11 @@ static void test_sample_conf_parses(void **state)
  */
 static void test_sample_conf_documents_defaults(void **state)
 {
-	char path[1024], names[64][64];
+	char path[1024], names[160][64];
 	struct config c, d;
 	char *text, *out, *line, *save = NULL;
 	size_t olen = 0;
-	int n = directive_names(names, 64);
+	int n = directive_names(names, 160);
 
 	if (!find_src_file("conf/sesgate.conf", path, sizeof(path)))
 		fail_msg("conf/sesgate.conf not found; set SESGATE_SRCDIR");
@@ -970,8 +970,8 @@ static void test_sample_conf_documents_defaults(void **state)
 
 static void test_man_page_documents_all(void **state)
 {
-	char path[1024], names[64][64];
-	int n = directive_names(names, 64);
+	char path[1024], names[160][64];
+	int n = directive_names(names, 160);
 	char *text;
 
 	if (!find_src_file("man/sesgate.conf.5", path, sizeof(path)))
