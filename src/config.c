@@ -295,6 +295,16 @@ static const struct option options[] = {
 	{.name = "guard_min_sends", .type = T_INT, FIELD(guard_min_sends), .def = "200", .min = 1,
 	 .max = 100000000, .help = "no verdict on fewer sends than this in the window"},
 
+	{.name = "sns_topics", .type = T_STRING, FIELD(sns_topics), .def = "",
+	 .help = "SNS topic ARNs accepted at /sns, comma-separated; empty = sns_topic_arn"},
+	{.name = "sns_cert_host", .type = T_STRING, FIELD(sns_cert_host),
+	 .def = "sns.*.amazonaws.com,sns.*.amazonaws.com.cn",
+	 .help = "hosts SigningCertURL and SubscribeURL may name (* = one DNS label)"},
+	{.name = "sns_cert_ca", .type = T_STRING, FIELD(sns_cert_ca), .def = "",
+	 .help = "CA bundle for fetching SNS certificates; empty = AWS_CA_BUNDLE or system"},
+	{.name = "sns_max_age", .type = T_SECS, FIELD(sns_max_age), .def = "1h", .min = 60,
+	 .max = 86400, .help = "older SNS messages are refused as replays"},
+
 	/* HTTP listener */
 	{.name = "http_listen", .type = T_STRING, FIELD(http_listen), .def = "",
 	 .check = check_http_listen,

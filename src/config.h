@@ -102,6 +102,11 @@ struct config {
 	int guard_window;                /* seconds */
 	int guard_min_sends;             /* below this many sends no verdict */
 
+	char sns_topics[1024];           /* accepted topic ARNs; "" = sns_topic_arn */
+	char sns_cert_host[256];         /* allowed SigningCertURL hosts (pattern) */
+	char sns_cert_ca[512];           /* CA bundle for fetching certificates */
+	int sns_max_age;                 /* seconds: older messages are replays */
+
 	/* HTTP listener: SNS events, /metrics, /healthz, /readyz */
 	char http_listen[280];           /* "" = off */
 	char http_tls_cert[512];         /* "" = plain HTTP */

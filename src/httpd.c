@@ -269,6 +269,8 @@ static void h_metrics(struct evhttp_request *req, void *arg)
 
 /* ---- dispatch -------------------------------------------------------------- */
 
+void sns_handle(struct evhttp_request *req, const struct config *cfg, redisContext *rc);
+
 static void h_any(struct evhttp_request *req, void *arg)
 {
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
@@ -276,6 +278,14 @@ static void h_any(struct evhttp_request *req, void *arg)
 	if (!path)
 		path = "/";
 	STAT_INC(http_requests);
+	if (strcmp(path, "/sns") == 0) {
+		if (m != EVHTTP_REQ_POST) {
+			reply_msg(req, 405, "Method Not Allowed", "POST only");
+			return;
+		}
+		sns_handle(req, cfg, redis());
+		return;
+	}
 	if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
 		reply_msg(req, 405, "Method Not Allowed", "GET only");
 		return;
