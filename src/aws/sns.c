@@ -178,8 +178,10 @@ int sns_parse(const char *body, size_t len, struct sns_msg *out, char *err, size
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		/* jerr.text may quote the body; report the position only. */
-		set_err(err, errcap, "not JSON or a key twice (line %d column %d)", jerr.line,
-		        jerr.column);
+		set_err(err, errcap, "%s (line %d column %d)",
+		        json_error_code(&jerr) == json_error_duplicate_key ? "a key twice"
+		                                                           : "not JSON",
+		        jerr.line, jerr.column);
 		return -1;
 	}
 	if (!json_is_object(root)) {
