@@ -305,6 +305,9 @@ static const struct option options[] = {
 	{.name = "sns_max_age", .type = T_SECS, FIELD(sns_max_age), .def = "1h", .min = 60,
 	 .max = 86400, .help = "older SNS messages are refused as replays"},
 
+	{.name = "webhook_ca", .type = T_STRING, FIELD(webhook_ca), .def = "",
+	 .help = "CA bundle for tenants' HTTPS webhooks; empty = the system store"},
+
 	/* HTTP listener */
 	{.name = "http_listen", .type = T_STRING, FIELD(http_listen), .def = "",
 	 .check = check_http_listen,

@@ -106,6 +106,7 @@ struct config {
 	char sns_cert_host[256];         /* allowed SigningCertURL hosts (pattern) */
 	char sns_cert_ca[512];           /* CA bundle for fetching certificates */
 	int sns_max_age;                 /* seconds: older messages are replays */
+	char webhook_ca[512];            /* CA bundle for tenants' webhooks; "" = system */
 
 	/* HTTP listener: SNS events, /metrics, /healthz, /readyz */
 	char http_listen[280];           /* "" = off */

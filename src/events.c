@@ -21,6 +21,7 @@
 #include "ses_event.h"
 #include "stats.h"
 #include "util.h"
+#include "webhooks.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -59,7 +60,7 @@ static int ok(redisContext *rc, const char *fmt, ...)
 
 /* The tenant that owns ACCOUNT (and agrees with TAG when there is one). */
 static int tenant_of(redisContext *rc, const struct ses_event *e, char *tid, char *name,
-		     size_t namelen, char *why, size_t whylen)
+		     size_t namelen, int *hook, char *why, size_t whylen)
 {
 	tid[0] = '\0';
 	if (e->account_id[0]) {
@@ -81,11 +82,13 @@ static int tenant_of(redisContext *rc, const struct ses_event *e, char *tid, cha
 		       e->tenant_id, "tenant", tid, NULL);
 	}
 	char kt[KEY_MAX];
-	redisReply *r = cmd(rc, "HGET %s name", key_tenant(kt, tid));
+	redisReply *r = cmd(rc, "HMGET %s name webhook_url", key_tenant(kt, tid));
 	if (!r)
 		return -1;
-	int found = r->type == REDIS_REPLY_STRING;
-	snprintf(name, namelen, "%s", found ? r->str : "");
+	int found = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+		    r->element[0]->type == REDIS_REPLY_STRING;
+	snprintf(name, namelen, "%s", found ? r->element[0]->str : "");
+	*hook = found && r->element[1]->type == REDIS_REPLY_STRING && r->element[1]->len > 0;
 	freeReplyObject(r);
 	if (!found) {
 		snprintf(why, whylen, "tenant %s of account %s is gone", tid, e->account_id);
@@ -186,11 +189,9 @@ static int suppress(redisContext *rc, const char *tid, const char *addr, const c
 	return rc2;
 }
 
-/* One line in the message's history (msg show), if it is still kept. */
-static int history(redisContext *rc, const char *tid, const struct ses_event *e)
+/* The event as JSON: a line of the message's history and a webhook body. */
+static json_t *event_json(const struct ses_event *e)
 {
-	if (!e->qid[0])
-		return 0;
 	json_t *o = json_pack("{s:I,s:s,s:s}", "t", (json_int_t)util_now_ms(), "ev", "ses",
 			      "type", ses_event_type_name(e->type));
 	json_object_set_new(o, "ses_id", json_string(e->message_id));
@@ -212,11 +213,46 @@ static int history(redisContext *rc, const char *tid, const struct ses_event *e)
 	} else if (e->type == SES_EV_DELIVERY && e->delivery.smtp_response) {
 		json_object_set_new(o, "smtp", json_string(e->delivery.smtp_response));
 	}
-	char *s = json_dumps(o, JSON_COMPACT);
+	return o;
+}
+
+/* One line in the message's history (msg show), if it is still kept. */
+static int history(redisContext *rc, const char *tid, const struct ses_event *e)
+{
+	if (!e->qid[0])
+		return 0;
+	json_t *o = event_json(e);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	char k[KEY_MAX];
 	int r = s ? ok(rc, "RPUSHX %s %s", key_hist(k, tid, e->qid), s) : -1;
 	free(s);
+	return r;
+}
+
+/* Queue the event for the tenant's webhook (webhooks.c sends it). */
+static int webhook_enqueue(redisContext *rc, const char *tid, const char *name,
+			   const char *sns_id, const struct ses_event *e)
+{
+	json_t *o = event_json(e);
+	if (!o)
+		return -1;
+	json_object_set_new(o, "id", json_string(sns_id));
+	json_object_set_new(o, "tenant", json_string(name));
+	if (e->qid[0])
+		json_object_set_new(o, "qid", json_string(e->qid));
+	char *s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	char k[KEY_MAX], now[32];
+	snprintf(k, sizeof(k), "sg:{%s}:hooks", tid);
+	snprintf(now, sizeof(now), "%llu", (unsigned long long)util_now_ms());
+	int r = s ? ok(rc, "RPUSH %s %s", k, s) : -1;
+	free(s);
+	/* A dead endpoint must not grow Redis without bound. */
+	if (r == 0)
+		r = ok(rc, "LTRIM %s -%d -1", k, HOOK_QUEUE_MAX);
+	if (r == 0)
+		r = ok(rc, "ZADD %s NX %s %s", KEY_HOOKS, now, tid);
 	return r;
 }
 
@@ -231,7 +267,8 @@ enum events_result events_ingest(redisContext *rc, const struct config *cfg, con
 		return EVENTS_IGNORED;
 	}
 	char tid[TENANT_ID_LEN + 1], name[TENANT_NAME_MAX + 1];
-	int t = tenant_of(rc, &e, tid, name, sizeof(name), why, whylen);
+	int hook = 0;
+	int t = tenant_of(rc, &e, tid, name, sizeof(name), &hook, why, whylen);
 	if (t != 0) {
 		ses_event_free(&e);
 		if (t < 0) {
@@ -283,6 +320,8 @@ enum events_result events_ingest(redisContext *rc, const struct config *cfg, con
 	}
 	if (!fail)
 		fail = history(rc, tid, &e) < 0;
+	if (!fail && hook)
+		fail = webhook_enqueue(rc, tid, name, sns_id, &e) < 0;
 	if (!fail && (e.type == SES_EV_BOUNCE || e.type == SES_EV_COMPLAINT))
 		fail = guard(rc, cfg, tid, name) < 0;
 	STAT_INC(events_applied);

@@ -15,6 +15,7 @@
 #include "sesgate.h"
 #include "stats.h"
 #include "util.h"
+#include "webhooks.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
@@ -381,6 +382,10 @@ int httpd_start(const struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "http_listen %s: cannot bind", c->http_listen);
 		return -1;
 	}
+	if (webhooks_start(base, c, redis) < 0) {
+		snprintf(err, errlen, "cannot start the webhook sender");
+		return -1;
+	}
 	if (pthread_create(&th, NULL, httpd_main, NULL) != 0) {
 		snprintf(err, errlen, "cannot start the HTTP thread");
 		return -1;
@@ -398,6 +403,7 @@ void httpd_stop(void)
 	event_base_loopbreak(base);
 	pthread_join(th, NULL);
 	running = 0;
+	webhooks_stop();
 	evhttp_free(http);
 	event_base_free(base);
 	if (tls)

@@ -51,7 +51,10 @@
 	X(events_ignored, "SES events that could not be attributed")             \
 	X(events_duplicate, "SES events delivered again by SNS")                 \
 	X(suppressions_added, "recipients put on a suppression list by events")  \
-	X(guard_pauses, "tenants paused by the reputation guard")
+	X(guard_pauses, "tenants paused by the reputation guard")                \
+	X(webhooks_sent, "webhook POSTs answered 2xx")                           \
+	X(webhook_failures, "webhook POSTs that failed (retried)")               \
+	X(webhooks_dropped, "webhook events given up after every retry")
 
 #define STATS_GAUGES(X)                                                          \
 	X(sessions_current, "sessions open now")                                 \

@@ -200,3 +200,71 @@ def test_unknown_account_ignored(gw, signer, redis):
     assert post(gw, signer.sign(signer.notification(record("Delivery", account="222222222222")))) == 200
     assert stats_today(redis, "acme").get("delivery") is None
     assert "ses_event_ignored" in gw.read_log()
+
+
+class _HookReceiver:
+    """HTTPS server on 127.0.0.1 recording POSTs; answers `fail` times 500 first."""
+
+    def __init__(self, signer, fail=0):
+        import http.server
+        import threading
+        outer = self
+        self.posts = []
+        self.fail = fail
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                outer.posts.append((dict(self.headers), body))
+                code = 500 if outer.fail > 0 else 200
+                outer.fail -= 1
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.httpd.socket = signer.server_context().wrap_socket(self.httpd.socket, server_side=True)
+        self.url = "https://127.0.0.1:%d/hook" % self.httpd.server_address[1]
+        self.t = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.t.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_webhook_signed_and_retried(make_gateway, sns, signer, tenant_factory, redis):
+    import hashlib
+    import hmac
+    port = free_port()
+    g = make_gateway(http_listen="127.0.0.1:%d" % port, sns_topic_arn=DEFAULT_TOPIC,
+                     sns_cert_host=sns.host_pattern, sns_cert_ca=signer.ca_pem,
+                     webhook_ca=signer.ca_pem)
+    g.http = "http://127.0.0.1:%d" % port
+    tenant_factory("acme", ["acme.example"], gw=g)
+    g.ctl("tenant", "set", "acme", "aws_account_id", ACCT)
+    recv = _HookReceiver(signer, fail=1)
+    try:
+        tid = redis.cli("HGET", "sg:tenants", "acme")
+        secret = "whsec-0123456789abcdef"
+        redis.cli("HSET", "sg:{%s}:tenant" % tid, "webhook_url", recv.url, "webhook_secret", secret)
+        assert post(g, signer.sign(signer.notification(record("Bounce", ["x@dest.example"])))) == 200
+        assert post(g, signer.sign(signer.notification(record("Delivery")))) == 200
+        # first POST fails (500), then both events arrive, in order
+        assert wait_for(lambda: len(recv.posts) >= 3, timeout=30), recv.posts
+        ok = recv.posts[1:]
+        types = [json.loads(b)["type"] for _, b in ok]
+        assert types == ["bounce", "delivery"]
+        for hdrs, body in ok:
+            ts = hdrs["X-Sesgate-Timestamp"]
+            want = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+            assert hdrs["X-Sesgate-Signature"] == "v1=" + want
+            ev = json.loads(body)
+            assert ev["tenant"] == "acme" and ev["id"]
+        assert secret not in g.read_log()
+        assert "webhook_retry" in g.read_log()
+    finally:
+        recv.stop()
