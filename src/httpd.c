@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define HTTP_MAX_BODY (256 * 1024) /* SNS messages are at most 256 KB */
 
@@ -149,7 +150,7 @@ static void tenant_metrics(struct evbuffer *b)
 	size_t n = t->elements / 2;
 	uint64_t now = util_now_ms();
 	struct evbuffer *depth = evbuffer_new(), *oldest = evbuffer_new(), *dlq = evbuffer_new(),
-		       *inflight = evbuffer_new(), *state = evbuffer_new();
+		       *inflight = evbuffer_new(), *state = evbuffer_new(), *events = evbuffer_new();
 	for (size_t i = 0; c && i < n; i++) {
 		const char *tid = t->element[2 * i + 1]->str;
 		char k1[KEY_MAX], k2[KEY_MAX], k3[KEY_MAX], k4[KEY_MAX];
@@ -158,12 +159,19 @@ static void tenant_metrics(struct evbuffer *b)
 		redisAppendCommand(c, "ZCARD %s", key_dlq(k2, tid));
 		redisAppendCommand(c, "ZCARD %s", key_inflight(k3, tid));
 		redisAppendCommand(c, "HGET %s state", key_tenant(k4, tid));
+		char kd[KEY_MAX];
+		time_t tnow = time(NULL);
+		struct tm tm;
+		gmtime_r(&tnow, &tm);
+		snprintf(kd, sizeof(kd), "sg:{%s}:stats:%04d%02d%02d", tid, tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday);
+		redisAppendCommand(c, "HGETALL %s", kd);
 	}
 	for (size_t i = 0; c && i < n; i++) {
 		const char *name = t->element[2 * i]->str;
-		redisReply *r[5] = {0};
+		redisReply *r[6] = {0};
 		int bad = 0;
-		for (int k = 0; k < 5; k++)
+		for (int k = 0; k < 6; k++)
 			if (redisGetReply(c, (void **)&r[k]) != REDIS_OK)
 				bad = 1;
 		if (!bad) {
@@ -189,8 +197,16 @@ static void tenant_metrics(struct evbuffer *b)
 			evbuffer_add_printf(state, "\",state=\"");
 			label(state, r[4]->type == REDIS_REPLY_STRING ? r[4]->str : "unknown");
 			evbuffer_add_printf(state, "\"} 1\n");
+			for (size_t e = 0; r[5]->type == REDIS_REPLY_ARRAY && e + 1 < r[5]->elements;
+			     e += 2) {
+				evbuffer_add_printf(events, "sesgate_ses_events_today{tenant=\"");
+				label(events, name);
+				evbuffer_add_printf(events, "\",type=\"");
+				label(events, r[5]->element[e]->str);
+				evbuffer_add_printf(events, "\"} %s\n", r[5]->element[e + 1]->str);
+			}
 		}
-		for (int k = 0; k < 5; k++)
+		for (int k = 0; k < 6; k++)
 			if (r[k])
 				freeReplyObject(r[k]);
 		if (bad)
@@ -208,6 +224,10 @@ static void tenant_metrics(struct evbuffer *b)
 	metric_head(b, "tenant_state", "tenant state (active, paused, provisioning, failed)",
 		    "gauge");
 	evbuffer_add_buffer(b, state);
+	metric_head(b, "ses_events_today", "SES events of the current UTC day per tenant and type",
+		    "gauge");
+	evbuffer_add_buffer(b, events);
+	evbuffer_free(events);
 	evbuffer_free(depth);
 	evbuffer_free(oldest);
 	evbuffer_free(dlq);
@@ -260,6 +280,13 @@ static void h_metrics(struct evhttp_request *req, void *arg)
 #undef METRIC_COUNTER
 #undef METRIC_GAUGE
 	ses_call_metrics(b);
+	metric_head(b, "smtp_replies_total", "SMTP replies sent, by reply code", "counter");
+	for (int code = 200; code < 600; code++) {
+		uint64_t n = atomic_load(&g_smtp_replies[code]);
+		if (n)
+			evbuffer_add_printf(b, "sesgate_smtp_replies_total{code=\"%d\"} %llu\n", code,
+					    (unsigned long long)n);
+	}
 	metric_head(b, "uptime_seconds", "seconds since start", "gauge");
 	evbuffer_add_printf(b, "sesgate_uptime_seconds %llu\n",
 			    (unsigned long long)((util_now_ms() - g_start_ms) / 1000));

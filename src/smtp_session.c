@@ -132,8 +132,9 @@ static void reply(struct smtp_session *s, const char *fmt, ...)
 	va_list ap;
 	char code[4] = "";
 	va_start(ap, fmt);
-	if (log_enabled(LOG_DEBUG)) {
-		/* The reply code only: the text may echo client input. */
+	{
+		/* The reply code, for metrics and the debug log (never the text:
+		 * it may echo client input). */
 		va_list cp;
 		va_copy(cp, ap);
 		char line[8];
@@ -141,6 +142,7 @@ static void reply(struct smtp_session *s, const char *fmt, ...)
 		va_end(cp);
 		memcpy(code, line, 3);
 		code[3] = '\0';
+		stats_smtp_reply(atoi(code));
 	}
 	evbuffer_add_vprintf(out, fmt, ap);
 	va_end(ap);

@@ -8,6 +8,7 @@
 
 struct stats g_stats;
 
+_Atomic uint64_t g_smtp_replies[600];
 _Atomic uint64_t g_ses_outcome[STATS_SES_OUTCOMES];
 _Atomic uint64_t g_ses_latency[STATS_SES_BUCKETS];
 _Atomic uint64_t g_ses_latency_sum_us;

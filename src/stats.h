@@ -88,6 +88,14 @@ void stats_ses_call(int outcome, double seconds);
 /* Name of an outcome index, NULL when unused. */
 const char *stats_ses_outcome_name(int outcome);
 
+/* SMTP replies sent, by reply code (200-599), for /metrics. */
+extern _Atomic uint64_t g_smtp_replies[600];
+static inline void stats_smtp_reply(int code)
+{
+	if (code >= 200 && code < 600)
+		atomic_fetch_add_explicit(&g_smtp_replies[code], 1, memory_order_relaxed);
+}
+
 typedef struct json_t json_t;
 /* All counters and gauges as a JSON object (new reference). */
 json_t *stats_json(void);

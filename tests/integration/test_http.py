@@ -66,6 +66,8 @@ def test_health_ready_metrics(make_gateway, tenant_factory, redis):
     assert m[("sesgate_queue_oldest_seconds", frozenset({("tenant", "acme")}))] >= 0
     assert m[("sesgate_tenant_state", frozenset({("tenant", "acme"), ("state", "active")}))] == 1
     assert ("sesgate_ses_call_seconds_bucket", frozenset({("le", "+Inf")})) in m
+    assert m[("sesgate_smtp_replies_total", frozenset({("code", "250")}))] >= 4
+    assert m[("sesgate_smtp_replies_total", frozenset({("code", "235")}))] == 1
     assert get(base + "/nope")[0] == 404
     req = urllib.request.Request(base + "/metrics", data=b"x", method="POST")
     try:
