@@ -16,6 +16,7 @@
 #include "stats.h"
 #include "util.h"
 #include "webhooks.h"
+#include "worker.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
@@ -103,17 +104,20 @@ static void h_healthz(struct evhttp_request *req, void *arg)
 	reply_msg(req, HTTP_OK, "OK", "ok");
 }
 
-/* Ready: Redis answers (the queue is usable). */
+/* Ready: Redis answers (the queue is usable) and the delivery threads the
+ * configuration asks for are running. */
 static void h_readyz(struct evhttp_request *req, void *arg)
 {
 	redisReply *r = hcmd("PING");
 	int ok = r != NULL;
 	if (r)
 		freeReplyObject(r);
-	if (ok)
-		reply_msg(req, HTTP_OK, "OK", "ready");
-	else
+	if (!ok)
 		reply_msg(req, 503, "Service Unavailable", "redis unreachable");
+	else if (workers_running() < cfg->workers)
+		reply_msg(req, 503, "Service Unavailable", "delivery threads not running");
+	else
+		reply_msg(req, HTTP_OK, "OK", "ready");
 }
 
 /* ---- /metrics ------------------------------------------------------------- */

@@ -1418,6 +1418,11 @@ void workers_stop(int grace)
 	nworkers = 0;
 }
 
+int workers_running(void)
+{
+	return nworkers;
+}
+
 json_t *workers_status_json(void)
 {
 	json_t *o = json_object();

@@ -38,6 +38,9 @@ int workers_start(const struct config *cfg, char *err, size_t errlen);
 /* Stop claiming, give in-flight calls up to GRACE seconds, join the threads. */
 void workers_stop(int grace);
 
+/* Delivery threads running (for /readyz). */
+int workers_running(void);
+
 /* Delivery and AWS identity status for the control socket (new reference). */
 json_t *workers_status_json(void);
 
