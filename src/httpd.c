@@ -240,6 +240,17 @@ static void tenant_metrics(struct evbuffer *b)
 	freeReplyObject(t);
 }
 
+/* A counter is NAME_total (once: "sessions_total" stays as it is). */
+static void metric_counter(struct evbuffer *b, const char *name, const char *help, uint64_t v)
+{
+	size_t n = strlen(name);
+	const char *suffix = n > 6 && strcmp(name + n - 6, "_total") == 0 ? "" : "_total";
+	char full[96];
+	snprintf(full, sizeof(full), "%s%s", name, suffix);
+	metric_head(b, full, help, "counter");
+	evbuffer_add_printf(b, "sesgate_%s %llu\n", full, (unsigned long long)v);
+}
+
 /* SES calls by outcome and their latency histogram (stats.c). */
 static void ses_call_metrics(struct evbuffer *b)
 {
@@ -272,10 +283,7 @@ static void h_metrics(struct evhttp_request *req, void *arg)
 		reply_msg(req, 500, "Internal Server Error", "out of memory");
 		return;
 	}
-#define METRIC_COUNTER(name, help)                                                          \
-	metric_head(b, #name "_total", help, "counter");                                   \
-	evbuffer_add_printf(b, "sesgate_" #name "_total %llu\n",                             \
-			    (unsigned long long)STAT_GET(name));
+#define METRIC_COUNTER(name, help) metric_counter(b, #name, help, STAT_GET(name));
 #define METRIC_GAUGE(name, help)                                                            \
 	metric_head(b, #name, help, "gauge");                                              \
 	evbuffer_add_printf(b, "sesgate_" #name " %llu\n", (unsigned long long)STAT_GET(name));
