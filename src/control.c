@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -742,6 +743,9 @@ static json_t *tenant_json(struct ctl_err *e, const char *tid, int detail)
 			j = json_integer(strtoll(v, NULL, 10));
 		else if (name_in(dints, f) || name_in(dreals, f))
 			j = *v ? jnum_parse(v, name_in(dreals, f)) : NULL;
+		else if (strcmp(f, "webhook_secret") == 0)
+			/* Never shown, not even in part: only whether there is one. */
+			j = *v ? json_string("set") : NULL;
 		else
 			j = jstr_clean(v, h->element[i + 1]->len, 0);
 		if (j)
@@ -1176,6 +1180,63 @@ static int sched_now(struct ctl_err *e, const char *tid)
 	return cmd_ok(e, "ZADD %s LT %s %s", KEY_SCHED, now, tid);
 }
 
+#define WEBHOOK_URL_MAX    512
+#define WEBHOOK_SECRET_MIN 16
+#define WEBHOOK_SECRET_MAX 128
+
+/* No octet at or below the space, nor DEL: what may go into a URL or a secret as is. */
+static int all_graphic(const char *v)
+{
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+		if (*p <= 0x20 || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
+/*
+ * The tenant's event webhook (webhooks.c).  An empty URL turns the webhook
+ * off and forgets the secret with it.  The secret is write-only: it is never
+ * returned (tenant_json says "set"), never put in an error message or a log
+ * line, and the request's copy is wiped once Redis has it.
+ */
+static json_t *webhook_set(struct ctl_err *e, const char *tid, const char *key, char *val)
+{
+	char k[KEY_MAX];
+	int secret = strcmp(key, "webhook_secret") == 0;
+	size_t n = strlen(val);
+	int rv;
+	key_tenant(k, tid);
+	if (secret) {
+		int ok = n >= WEBHOOK_SECRET_MIN && n <= WEBHOOK_SECRET_MAX && all_graphic(val);
+		for (size_t i = 0; ok && i < n; i++)
+			ok = (unsigned char)val[i] < 0x80;
+		if (!ok) {
+			util_wipe(val, n);
+			return fail(e, "invalid",
+				    "webhook_secret must be %d-%d printable ASCII characters without "
+				    "blanks",
+				    WEBHOOK_SECRET_MIN, WEBHOOK_SECRET_MAX);
+		}
+		rv = cmd_ok(e, "HSET %s webhook_secret %s", k, val);
+		util_wipe(val, n);
+	} else if (n == 0) {
+		rv = cmd_ok(e, "HDEL %s webhook_url webhook_secret", k);
+	} else {
+		if (n > WEBHOOK_URL_MAX || strncmp(val, "https://", 8) != 0 || n == 8 ||
+		    !all_graphic(val))
+			return fail(e, "invalid",
+				    "webhook_url must be an https:// URL of at most %d octets "
+				    "without blanks, or empty to turn the webhook off",
+				    WEBHOOK_URL_MAX);
+		rv = cmd_ok(e, "HSET %s webhook_url %s", k, val);
+	}
+	if (rv < 0)
+		return NULL;
+	log_kv(LOG_NOTICE, "tenant_webhook", "tenant", tid, "changed", key, "state",
+	       secret ? "set" : n ? "on" : "off", NULL);
+	return tenant_json(e, tid, 1);
+}
+
 static json_t *c_tenant_set(json_t *args, struct ctl_err *e)
 {
 	char tid[TENANT_ID_LEN + 1], k[KEY_MAX];
@@ -1186,7 +1247,7 @@ static json_t *c_tenant_set(json_t *args, struct ctl_err *e)
 					   NULL};
 	static const char *const strs[] = {"aws_account_id", "role_arn", "external_id", NULL};
 	static const char *const clearable[] = {"rate_override", "quota_override",
-						"configuration_set", NULL};
+						"configuration_set", "webhook_secret", NULL};
 	if (!key || !val)
 		return fail(e, "invalid", "tenant.set needs key and value");
 	if (name_in(clearable, key) && *val == '\0') {
@@ -1194,6 +1255,8 @@ static json_t *c_tenant_set(json_t *args, struct ctl_err *e)
 			return NULL;
 		return tenant_json(e, tid, 1);
 	}
+	if (strcmp(key, "webhook_url") == 0 || strcmp(key, "webhook_secret") == 0)
+		return webhook_set(e, tid, key, (char *)val);
 	if (name_in(nums, key)) {
 		char *end;
 		errno = 0;
@@ -1870,6 +1933,430 @@ static json_t *c_msg_show(json_t *args, struct ctl_err *e)
 	return o;
 }
 
+/* ------------------------------------------------------------------ */
+/* SES event figures (events.c writes them) */
+
+#define STATS_DAYS_DEFAULT 7
+#define STATS_DAYS_MAX     400   /* what events.c keeps */
+#define STATS_PIPE_MAX     10000 /* HGETALLs per pipelined round trip */
+
+/* The event types of sg:{T}:stats:YYYYMMDD, in the order they are shown. */
+static const char *const stat_names[] = {
+	"send",  "delivery", "bounce", "complaint",    "reject",       "open",
+	"click", "rendering_failure", "delivery_delay", "subscription", "unknown",
+};
+#define NSTATS (sizeof(stat_names) / sizeof(stat_names[0]))
+
+static void stat_add(json_int_t *sum, const redisReply *h)
+{
+	if (!h || h->type != REDIS_REPLY_ARRAY)
+		return;
+	for (size_t i = 0; i + 1 < h->elements; i += 2)
+		for (size_t j = 0; j < NSTATS; j++)
+			if (h->element[i]->str && strcmp(h->element[i]->str, stat_names[j]) == 0)
+				sum[j] += rep_int(h->element[i + 1]);
+}
+
+/* The counts of SUM as members of O, and with RATES the bounce and complaint rates. */
+static json_t *stat_json(json_t *o, const json_int_t *sum, int rates)
+{
+	for (size_t j = 0; j < NSTATS; j++)
+		json_object_set_new(o, stat_names[j], json_integer(sum[j]));
+	if (rates) {
+		/* Percentages of sends; meaningless (null) before the first send. */
+		json_int_t send = sum[0], bounce = sum[2], complaint = sum[3];
+		json_object_set_new(o, "bounce_rate",
+				    send ? json_real(100.0 * (double)bounce / (double)send) : json_null());
+		json_object_set_new(o, "complaint_rate",
+				    send ? json_real(100.0 * (double)complaint / (double)send)
+					 : json_null());
+	}
+	return o;
+}
+
+/*
+ * stats: with `tenant`, that tenant's counts per UTC day (newest first) and
+ * their totals; without, every tenant's totals and the sum of all.  The day
+ * keys of many tenants are read in pipelined round trips of at most
+ * STATS_PIPE_MAX commands.
+ */
+static json_t *c_stats(json_t *args, struct ctl_err *e)
+{
+	const char *name = arg_str(args, "tenant");
+	json_t *jd = json_object_get(args, "days");
+	json_int_t days = STATS_DAYS_DEFAULT;
+	if (jd && !json_is_null(jd)) {
+		days = json_is_integer(jd) ? json_integer_value(jd) : 0;
+		if (days < 1 || days > STATS_DAYS_MAX)
+			return fail(e, "invalid", "days must be an integer from 1 to %d",
+				    STATS_DAYS_MAX);
+	}
+	redisReply *hold = NULL;
+	struct tref one, *t = &one;
+	size_t n = 1;
+	char tid[TENANT_ID_LEN + 1];
+	if (name) {
+		if (tenant_id(e, name, tid) < 0)
+			return NULL;
+		one.name = name;
+		one.tid = tid;
+	} else if (!(t = tenants_all(e, &hold, &n))) {
+		return NULL;
+	}
+	/* The day suffixes, newest first: the same UTC days for every tenant. */
+	char(*day)[9] = calloc((size_t)days, sizeof(*day));
+	json_t *list = json_array();
+	json_int_t all[NSTATS] = {0};
+	int bad = !day;
+	time_t now = time(NULL);
+	for (json_int_t d = 0; day && d < days; d++) {
+		struct tm tm;
+		time_t when = now - (time_t)d * 86400;
+		gmtime_r(&when, &tm);
+		strftime(day[d], sizeof(day[d]), "%Y%m%d", &tm);
+	}
+	if (bad)
+		fail(e, "internal", "out of memory");
+	size_t per = STATS_PIPE_MAX / (size_t)days;
+	if (per < 1)
+		per = 1;
+	if (per > CTL_BATCH_TENANTS)
+		per = CTL_BATCH_TENANTS;
+	for (size_t b = 0; !bad && b < n; b += per) {
+		size_t m = n - b < per ? n - b : per;
+		struct pipe p;
+		if (pipe_begin(e, &p) < 0) {
+			bad = 1;
+			break;
+		}
+		for (size_t i = 0; i < m; i++)
+			for (json_int_t d = 0; d < days; d++)
+				pipe_add(&p, "HGETALL sg:{%s}:stats:%s", t[b + i].tid, day[d]);
+		redisReply **r = pipe_run(e, &p);
+		if (!r) {
+			bad = 1;
+			break;
+		}
+		for (size_t i = 0; i < m; i++) {
+			json_int_t sum[NSTATS] = {0};
+			json_t *daily = name ? json_array() : NULL;
+			for (json_int_t d = 0; d < days; d++) {
+				redisReply *h = r[i * (size_t)days + (size_t)d];
+				stat_add(sum, h);
+				if (daily) {
+					json_int_t one_day[NSTATS] = {0};
+					char date[11];
+					stat_add(one_day, h);
+					snprintf(date, sizeof(date), "%.4s-%.2s-%.2s", day[d], day[d] + 4,
+						 day[d] + 6);
+					json_array_append_new(
+						daily, stat_json(json_pack("{s:s}", "date", date), one_day, 0));
+				}
+			}
+			for (size_t j = 0; j < NSTATS; j++)
+				all[j] += sum[j];
+			json_t *o = json_pack("{s:s,s:o}", "tenant", t[b + i].name, "totals",
+					      stat_json(json_object(), sum, 1));
+			if (daily)
+				json_object_set_new(o, "daily", daily);
+			json_array_append_new(list, o);
+		}
+		pipe_free(r, p.n);
+	}
+	free(day);
+	if (t != &one)
+		free(t);
+	if (hold)
+		freeReplyObject(hold);
+	if (bad) {
+		json_decref(list);
+		return NULL;
+	}
+	return json_pack("{s:I,s:o,s:o}", "days", days, "tenants", list, "totals",
+			 stat_json(json_object(), all, 1));
+}
+
+/* ------------------------------------------------------------------ */
+/* suppression list: sg:{T}:suppr, lower-cased address -> JSON */
+
+#define SUPPR_ADDR_MAX    320
+#define SUPPR_REASON_MAX  200
+#define SUPPR_LIST_DEFAULT 100
+#define SUPPR_LIST_MAX    10000
+#define SUPPR_IMPORT_MAX  1000 /* addresses per suppression.import request */
+#define SUPPR_INVALID_MAX 20   /* refused addresses reported back */
+
+static char *key_suppr(char *buf, const char *tid)
+{
+	snprintf(buf, KEY_MAX, "sg:{%s}:suppr", tid);
+	return buf;
+}
+
+/*
+ * An address as RCPT TO would carry it: local@domain, both parts non-empty,
+ * at most 320 octets, no blanks or controls.  OUT (SUPPR_ADDR_MAX + 1) gets
+ * it lower-cased, the form the SMTP check looks up.  NULL, or why not.
+ */
+static const char *suppr_addr(const char *in, char *out)
+{
+	if (!in || !*in)
+		return "empty address";
+	size_t n = strlen(in);
+	if (n > SUPPR_ADDR_MAX)
+		return "address longer than 320 octets";
+	if (!all_graphic(in))
+		return "address with blanks or control characters";
+	const char *at = strrchr(in, '@');
+	if (!at || at == in || at[1] == '\0')
+		return "not an address of the form local@domain";
+	memcpy(out, in, n + 1);
+	util_lower(out);
+	return NULL;
+}
+
+/* The stored value of a manual entry; NULL (with E set) if REASON will not do. */
+static char *suppr_value(struct ctl_err *e, const char *reason, uint64_t now)
+{
+	char r[SUPPR_REASON_MAX + 16];
+	if (reason && *reason) {
+		if (strlen(reason) > SUPPR_REASON_MAX) {
+			fail(e, "invalid", "reason longer than %d octets", SUPPR_REASON_MAX);
+			return NULL;
+		}
+		for (const unsigned char *p = (const unsigned char *)reason; *p; p++)
+			if (*p < 0x20 || *p == 0x7f) {
+				fail(e, "invalid", "reason with control characters");
+				return NULL;
+			}
+		snprintf(r, sizeof(r), "manual:%s", reason);
+	} else {
+		snprintf(r, sizeof(r), "manual");
+	}
+	json_t *o = json_pack("{s:s,s:I}", "reason", r, "time", (json_int_t)now);
+	char *v = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!v)
+		fail(e, "internal", "out of memory");
+	return v;
+}
+
+/* One entry of suppression.list from the hash's field and value. */
+static json_t *suppr_entry(const redisReply *f, const redisReply *v)
+{
+	json_t *o = json_pack("{s:o}", "address", jstr_clean(f->str, f->len, 0));
+	json_t *j = v->str ? json_loadb(v->str, v->len, 0, NULL) : NULL;
+	if (json_is_object(j)) {
+		static const char *const keep[] = {"reason", "time", "qid", "ses_id", NULL};
+		for (int i = 0; keep[i]; i++) {
+			json_t *m = json_object_get(j, keep[i]);
+			json_object_set(o, keep[i], m ? m : json_null());
+		}
+	} else {
+		/* Not ours (written by hand?): show the raw value as the reason. */
+		json_object_set_new(o, "reason", v->str ? jstr_clean(v->str, v->len, 200)
+							: json_null());
+		json_object_set_new(o, "time", json_null());
+		json_object_set_new(o, "qid", json_null());
+		json_object_set_new(o, "ses_id", json_null());
+	}
+	json_decref(j);
+	return o;
+}
+
+static int suppr_cmp(const void *a, const void *b)
+{
+	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	json_int_t tx = json_integer_value(json_object_get(x, "time"));
+	json_int_t ty = json_integer_value(json_object_get(y, "time"));
+	if (tx != ty)
+		return tx < ty ? 1 : -1;
+	return strcmp(json_string_value(json_object_get(x, "address")),
+		      json_string_value(json_object_get(y, "address")));
+}
+
+/*
+ * suppression.list: the whole hash is walked with HSCAN (never one HGETALL
+ * that would stall Redis on a million entries), then sorted newest first and
+ * cut to `limit`.
+ */
+static json_t *c_suppr_list(json_t *args, struct ctl_err *e)
+{
+	const char *name = arg_str(args, "tenant");
+	char tid[TENANT_ID_LEN + 1], k[KEY_MAX];
+	json_t *lim = json_object_get(args, "limit");
+	json_int_t limit = SUPPR_LIST_DEFAULT;
+	if (tenant_id(e, name, tid) < 0)
+		return NULL;
+	if (lim && !json_is_null(lim)) {
+		limit = json_is_integer(lim) ? json_integer_value(lim) : 0;
+		if (limit < 1 || limit > SUPPR_LIST_MAX)
+			return fail(e, "invalid", "limit must be an integer from 1 to %d",
+				    SUPPR_LIST_MAX);
+	}
+	key_suppr(k, tid);
+	json_t *all = json_array();
+	char cursor[32] = "0";
+	do {
+		redisReply *r = cmd(e, "HSCAN %s %s COUNT 1000", k, cursor);
+		if (!r) {
+			json_decref(all);
+			return NULL;
+		}
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		    r->element[0]->type != REDIS_REPLY_STRING ||
+		    r->element[1]->type != REDIS_REPLY_ARRAY) {
+			freeReplyObject(r);
+			json_decref(all);
+			return fail(e, "internal", "redis: unexpected reply to HSCAN");
+		}
+		util_strlcpy(cursor, r->element[0]->str, sizeof(cursor));
+		redisReply *a = r->element[1];
+		for (size_t i = 0; i + 1 < a->elements; i += 2)
+			json_array_append_new(all, suppr_entry(a->element[i], a->element[i + 1]));
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	size_t total = json_array_size(all);
+	json_t **v = calloc(total + 1, sizeof(*v));
+	if (!v) {
+		json_decref(all);
+		return fail(e, "internal", "out of memory");
+	}
+	for (size_t i = 0; i < total; i++)
+		v[i] = json_array_get(all, i);
+	qsort(v, total, sizeof(*v), suppr_cmp);
+	json_t *list = json_array();
+	for (size_t i = 0; i < total && (json_int_t)i < limit; i++)
+		json_array_append(list, v[i]);
+	free(v);
+	json_decref(all);
+	return json_pack("{s:s,s:I,s:o}", "tenant", name, "total", (json_int_t)total, "entries",
+			 list);
+}
+
+static json_t *c_suppr_add(json_t *args, struct ctl_err *e)
+{
+	const char *name = arg_str(args, "tenant"), *why;
+	char tid[TENANT_ID_LEN + 1], k[KEY_MAX], addr[SUPPR_ADDR_MAX + 1];
+	if (tenant_id(e, name, tid) < 0)
+		return NULL;
+	if ((why = suppr_addr(arg_str(args, "address"), addr)))
+		return fail(e, "invalid", "%s: %.80s", why,
+			    arg_str(args, "address") ? arg_str(args, "address") : "(missing)");
+	uint64_t now = util_now_ms();
+	char *v = suppr_value(e, arg_str(args, "reason"), now);
+	if (!v)
+		return NULL;
+	redisReply *r = cmd(e, "HSET %s %s %s", key_suppr(k, tid), addr, v);
+	free(v);
+	if (!r)
+		return NULL;
+	int fresh = rep_int(r) == 1;
+	freeReplyObject(r);
+	log_kv(LOG_NOTICE, "suppression_added", "tenant", name, "address", addr, NULL);
+	const char *reason = arg_str(args, "reason");
+	json_t *o = json_pack("{s:s,s:s,s:I,s:b}", "tenant", name, "address", addr, "time",
+			      (json_int_t)now, "new", fresh);
+	if (reason && *reason)
+		json_object_set_new(o, "reason", json_sprintf("manual:%s", reason));
+	else
+		json_object_set_new(o, "reason", json_string("manual"));
+	return o;
+}
+
+static json_t *c_suppr_remove(json_t *args, struct ctl_err *e)
+{
+	const char *name = arg_str(args, "tenant"), *in = arg_str(args, "address");
+	char tid[TENANT_ID_LEN + 1], k[KEY_MAX], addr[SUPPR_ADDR_MAX + 1];
+	if (tenant_id(e, name, tid) < 0)
+		return NULL;
+	/* Only the size is checked: a malformed entry (written by hand) must be removable. */
+	if (!in || !*in || strlen(in) > SUPPR_ADDR_MAX)
+		return fail(e, "invalid", "address must be 1-%d octets", SUPPR_ADDR_MAX);
+	memcpy(addr, in, strlen(in) + 1);
+	util_lower(addr);
+	redisReply *r = cmd(e, "HDEL %s %s", key_suppr(k, tid), addr);
+	if (!r)
+		return NULL;
+	long long n = rep_int(r);
+	freeReplyObject(r);
+	if (n == 0)
+		return fail(e, "not_found", "%.80s is not on the suppression list of %s", addr, name);
+	log_kv(LOG_NOTICE, "suppression_removed", "tenant", name, "address", addr, NULL);
+	return json_pack("{s:s,s:s}", "tenant", name, "removed", addr);
+}
+
+/*
+ * suppression.import: up to SUPPR_IMPORT_MAX {address, reason?} per request
+ * (sesgatectl sends a file in such batches).  Each is checked like
+ * suppression.add; the good ones are stored with one pipelined round trip,
+ * the bad ones counted and the first SUPPR_INVALID_MAX named by index.
+ */
+static json_t *c_suppr_import(json_t *args, struct ctl_err *e)
+{
+	const char *name = arg_str(args, "tenant");
+	char tid[TENANT_ID_LEN + 1], k[KEY_MAX];
+	json_t *list = json_object_get(args, "addresses");
+	if (tenant_id(e, name, tid) < 0)
+		return NULL;
+	if (!json_is_array(list))
+		return fail(e, "invalid", "addresses must be an array");
+	if (json_array_size(list) > SUPPR_IMPORT_MAX)
+		return fail(e, "invalid", "at most %d addresses per request", SUPPR_IMPORT_MAX);
+	key_suppr(k, tid);
+	struct pipe p;
+	if (pipe_begin(e, &p) < 0)
+		return NULL;
+	uint64_t now = util_now_ms();
+	json_t *invalid = json_array();
+	json_int_t ninvalid = 0;
+	size_t i;
+	json_t *it;
+	json_array_foreach(list, i, it) {
+		const char *in = json_is_string(it) ? json_string_value(it) : arg_str(it, "address");
+		const char *reason = json_is_object(it) ? arg_str(it, "reason") : NULL;
+		char addr[SUPPR_ADDR_MAX + 1];
+		struct ctl_err ve = {NULL, ""};
+		const char *why = suppr_addr(in, addr);
+		char *v = why ? NULL : suppr_value(&ve, reason, now);
+		if (!why && !v)
+			why = ve.msg;
+		if (why) {
+			if (ninvalid++ < SUPPR_INVALID_MAX)
+				json_array_append_new(
+					invalid, json_pack("{s:I,s:o,s:s}", "index", (json_int_t)i,
+							   "address",
+							   in ? jstr_clean(in, strlen(in), 80) : json_null(),
+							   "error", why));
+			continue;
+		}
+		pipe_add(&p, "HSET %s %s %s", k, addr, v);
+		free(v);
+	}
+	redisReply **r = pipe_run(e, &p);
+	if (!r) {
+		json_decref(invalid);
+		return NULL;
+	}
+	json_int_t added = 0, fresh = 0;
+	for (size_t j = 0; j < p.n; j++) {
+		if (r[j]->type == REDIS_REPLY_INTEGER) {
+			added++;
+			fresh += r[j]->integer == 1;
+		}
+	}
+	pipe_free(r, p.n);
+	if (added < (json_int_t)p.n) {
+		json_decref(invalid);
+		return fail(e, "internal", "redis refused %lld of %zu entries",
+			    (long long)((json_int_t)p.n - added), p.n);
+	}
+	char cnt[32];
+	snprintf(cnt, sizeof(cnt), "%lld", (long long)added);
+	log_kv(LOG_NOTICE, "suppression_imported", "tenant", name, "count", cnt, NULL);
+	return json_pack("{s:s,s:I,s:I,s:I,s:o}", "tenant", name, "added", added, "new", fresh,
+			 "invalid_count", ninvalid, "invalid", invalid);
+}
+
 static const struct {
 	const char *name;
 	json_t *(*fn)(json_t *args, struct ctl_err *e);
@@ -1896,6 +2383,11 @@ static const struct {
 	{"dlq.retry", c_dlq_retry},
 	{"dlq.purge", c_dlq_purge},
 	{"msg.show", c_msg_show},
+	{"stats", c_stats},
+	{"suppression.list", c_suppr_list},
+	{"suppression.add", c_suppr_add},
+	{"suppression.remove", c_suppr_remove},
+	{"suppression.import", c_suppr_import},
 };
 
 /* One request line -> one response line (caller frees). */

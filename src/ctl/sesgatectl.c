@@ -444,7 +444,7 @@ static void kv_print(struct kvlist *kv)
 	memset(kv, 0, sizeof(*kv));
 }
 
-#define TABLE_MAX_COLS 8
+#define TABLE_MAX_COLS 12
 
 struct table {
 	size_t ncols;
@@ -669,7 +669,8 @@ static void show_tenant(const struct command *cmd, const json_t *args, const jso
 		"external_id", "max_message_size", "max_recipients", "paused_reason",
 		"credentials", "queue", "hold", "hold_since", "configuration_set",
 		"ses_max_send_rate", "rate_override", "ses_max_24h", "ses_sent_24h",
-		"quota_override", "ses_checked", "provisioning", NULL,
+		"quota_override", "ses_checked", "provisioning", "paused_by", "webhook_url",
+		"webhook_secret", NULL,
 	};
 	struct kvlist kv = {0};
 	const json_t *q;
@@ -687,6 +688,10 @@ static void show_tenant(const struct command *cmd, const json_t *args, const jso
 	kv_add(&kv, "state", "%s", or_dash(jstr(t, "state")));
 	if (jstr(t, "paused_reason") != NULL && *jstr(t, "paused_reason") != '\0')
 		kv_add(&kv, "paused reason", "%s", jstr(t, "paused_reason"));
+	if (jstr(t, "paused_by") != NULL && *jstr(t, "paused_by") != '\0')
+		kv_add(&kv, "paused by", "%s",
+		       strcmp(jstr(t, "paused_by"), "guard") == 0 ? "reputation guard"
+								  : jstr(t, "paused_by"));
 	/* Held: SES refuses to send for this tenant (set by the workers). */
 	if (jstr(t, "hold") != NULL) {
 		kv_add(&kv, "held", "%s", jstr(t, "hold"));
@@ -722,6 +727,12 @@ static void show_tenant(const struct command *cmd, const json_t *args, const jso
 	if (jnum(t, "ses_checked", &v)) {
 		fmt_time_ms(buf, sizeof(buf), v, 0);
 		kv_add(&kv, "ses checked", "%s", buf);
+	}
+	/* The secret itself never comes back: the daemon says only "set". */
+	if (jstr(t, "webhook_url") != NULL) {
+		kv_add(&kv, "webhook", "%s", or_dash(jstr(t, "webhook_url")));
+		kv_add(&kv, "webhook secret", "%s",
+		       jstr(t, "webhook_secret") != NULL ? "set" : "not set");
 	}
 	if (jnum(t, "credentials", &v))
 		kv_add(&kv, "credentials", "%lld", v);
@@ -1154,6 +1165,175 @@ static void show_dlq_done(const struct command *cmd, const json_t *args, const j
 	free(name);
 }
 
+/* Columns of `stats`: protocol member and heading. */
+static const struct {
+	const char *key, *head;
+} stat_cols[] = {
+	{"send", "SEND"},       {"delivery", "DELIVERY"},
+	{"bounce", "BOUNCE"},   {"complaint", "COMPLAINT"},
+	{"reject", "REJECT"},   {"open", "OPEN"},
+	{"click", "CLICK"},     {"delivery_delay", "DELAY"},
+	{"rendering_failure", "RENDER-FAIL"}, {"subscription", "SUBSCR"},
+};
+#define NSTAT_COLS (sizeof(stat_cols) / sizeof(stat_cols[0]))
+
+static void stat_row(struct table *tab, const char *first, const json_t *o)
+{
+	long long v;
+
+	table_add(tab, "%s", first);
+	for (size_t i = 0; i < NSTAT_COLS; i++) {
+		if (jnum(o, stat_cols[i].key, &v))
+			table_add(tab, "%lld", v);
+		else
+			table_add(tab, "-");
+	}
+}
+
+/* "2.50%", or "-" when there was nothing sent to measure against. */
+static void fmt_rate(char *buf, size_t len, const json_t *o, const char *key)
+{
+	double d;
+
+	if (jreal(o, key, &d))
+		snprintf(buf, len, "%.2f%%", d);
+	else
+		snprintf(buf, len, "-");
+}
+
+static void stat_rates(const char *label, const json_t *tot)
+{
+	long long send = 0, bounce = 0, complaint = 0;
+	char br[32], cr[32];
+	char *l = display_copy(label);
+
+	jnum(tot, "send", &send);
+	jnum(tot, "bounce", &bounce);
+	jnum(tot, "complaint", &complaint);
+	fmt_rate(br, sizeof(br), tot, "bounce_rate");
+	fmt_rate(cr, sizeof(cr), tot, "complaint_rate");
+	printf("%s: %lld sent, bounce rate %s (%lld), complaint rate %s (%lld)\n", l, send, br,
+	       bounce, cr, complaint);
+	free(l);
+}
+
+static void stat_table_init(struct table *tab, const char *first)
+{
+	tab->ncols = 1 + NSTAT_COLS;
+	tab->head[0] = first;
+	tab->right[0] = 0;
+	for (size_t i = 0; i < NSTAT_COLS; i++) {
+		tab->head[1 + i] = stat_cols[i].head;
+		tab->right[1 + i] = 1;
+	}
+}
+
+static void show_stats(const struct command *cmd, const json_t *args, const json_t *r)
+{
+	const json_t *tenants = json_object_get(r, "tenants");
+	struct table tab = {0};
+	long long days = 0;
+
+	if (!json_is_object(r) || !json_is_array(tenants)) {
+		print_raw(r);
+		return;
+	}
+	jnum(r, "days", &days);
+	if (json_object_get(args, "tenant") != NULL) {
+		/* One tenant: a row per UTC day, newest first, then its totals. */
+		const json_t *t = json_array_get(tenants, 0), *daily = json_object_get(t, "daily");
+		const json_t *d;
+		size_t i;
+		char *name = display_copy(or_dash(jstr(t, "tenant")));
+
+		printf("tenant %s, last %lld day%s (UTC):\n", name, days, days == 1 ? "" : "s");
+		stat_table_init(&tab, "DAY");
+		json_array_foreach(daily, i, d)
+			stat_row(&tab, or_dash(jstr(d, "date")), d);
+		stat_row(&tab, "TOTAL", json_object_get(t, "totals"));
+		table_print(&tab);
+		stat_rates("total", json_object_get(t, "totals"));
+		free(name);
+		return;
+	}
+	/* Every tenant: its totals over the days, and the sum of all. */
+	const json_t **rows;
+	size_t n;
+
+	printf("all tenants, last %lld day%s (UTC):\n", days, days == 1 ? "" : "s");
+	stat_table_init(&tab, "TENANT");
+	rows = sorted_members(tenants, "tenant", &n);
+	for (size_t i = 0; i < n; i++)
+		stat_row(&tab, or_dash(jstr(rows[i], "tenant")), json_object_get(rows[i], "totals"));
+	stat_row(&tab, "TOTAL", json_object_get(r, "totals"));
+	table_print(&tab);
+	for (size_t i = 0; i < n; i++) {
+		long long send = 0;
+		const json_t *tot = json_object_get(rows[i], "totals");
+		if (jnum(tot, "send", &send) && send > 0)
+			stat_rates(or_dash(jstr(rows[i], "tenant")), tot);
+	}
+	stat_rates("total", json_object_get(r, "totals"));
+	free(rows);
+}
+
+static void show_suppr_list(const struct command *cmd, const json_t *args, const json_t *r)
+{
+	struct table tab = {.ncols = 4, .head = {"ADDRESS", "SUPPRESSED", "QID", "REASON"}};
+	const json_t *list = json_object_get(r, "entries"), *m;
+	long long total = 0;
+	size_t i;
+
+	if (!json_is_object(r) || !json_is_array(list)) {
+		print_raw(r);
+		return;
+	}
+	jnum(r, "total", &total);
+	if (json_array_size(list) == 0) {
+		char *name = display_copy(or_dash(jstr(r, "tenant")));
+		printf("no suppressed addresses for tenant %s\n", name);
+		free(name);
+		return;
+	}
+	json_array_foreach(list, i, m) {
+		long long v;
+		char buf[64];
+
+		table_add(&tab, "%s", or_dash(jstr(m, "address")));
+		fmt_time_ms(buf, sizeof(buf), jnum(m, "time", &v) ? v : 0, 0);
+		table_add(&tab, "%s", buf);
+		table_add(&tab, "%s", or_dash(jstr(m, "qid")));
+		table_add(&tab, "%s", or_dash(jstr(m, "reason")));
+	}
+	table_print(&tab);
+	if ((size_t)total > json_array_size(list))
+		printf("(newest %zu of %lld shown; use --limit for more)\n", json_array_size(list),
+		       total);
+}
+
+static void show_suppr_add(const struct command *cmd, const json_t *args, const json_t *r)
+{
+	char *addr = display_copy(or_dash(jstr(r, "address")));
+	char *name = display_copy(or_dash(jstr(r, "tenant")));
+	char *why = display_copy(or_dash(jstr(r, "reason")));
+
+	printf("%s %s on the suppression list of tenant %s (%s)\n", addr,
+	       json_is_false(json_object_get(r, "new")) ? "was already" : "is now", name, why);
+	free(addr);
+	free(name);
+	free(why);
+}
+
+static void show_suppr_removed(const struct command *cmd, const json_t *args, const json_t *r)
+{
+	char *addr = display_copy(or_dash(jstr(r, "removed")));
+	char *name = display_copy(or_dash(jstr(r, "tenant")));
+
+	printf("removed %s from the suppression list of tenant %s\n", addr, name);
+	free(addr);
+	free(name);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The command table                                                        */
 /* ------------------------------------------------------------------------ */
@@ -1190,8 +1370,12 @@ struct command {
 	 * (key one_of[1]) must be given: `dlq retry TENANT (QID | --all)`.
 	 */
 	const char *one_of[2];
+	/* Commands that are more than one request (suppression import) run here. */
+	int (*run)(const struct command *cmd, const json_t *args);
 	const char *help;
 };
+
+static int run_suppr_import(const struct command *cmd, const json_t *args);
 
 /* Terminated lists for the table below (compound literals: static storage). */
 #define ARGS(...) ((const struct arg_spec[]){__VA_ARGS__, {NULL, NULL, 0}})
@@ -1344,6 +1528,40 @@ static const struct command commands[] = {
 	 .opts = OPTS({"tenant", "tenant", OPT_STRING, "NAME"}),
 	 .show = show_msg,
 	 .help = "show where a message is and what happened to it, in any tenant"},
+	{.words = {"stats"},
+	 .cmd = "stats",
+	 .args = ARGS({"TENANT", "tenant", 1}),
+	 .opts = OPTS({"days", "days", OPT_INT, "N"}),
+	 .show = show_stats,
+	 .help = "show SES event counts per UTC day with bounce and complaint rates "
+		 "(default 7 days, at most 400)"},
+	{.words = {"suppression", "list"},
+	 .cmd = "suppression.list",
+	 .args = ARGS({"TENANT", "tenant", 0}),
+	 .opts = OPTS({"limit", "limit", OPT_INT, "N"}),
+	 .show = show_suppr_list,
+	 .help = "list a tenant's suppressed recipients, newest first (default 100, "
+		 "at most 10000)"},
+	{.words = {"suppression", "add"},
+	 .cmd = "suppression.add",
+	 .args = ARGS({"TENANT", "tenant", 0}, {"ADDRESS", "address", 0}),
+	 .opts = OPTS({"reason", "reason", OPT_STRING, "TEXT"}),
+	 .show = show_suppr_add,
+	 .help = "suppress a recipient: sesgate refuses it at RCPT TO"},
+	{.words = {"suppression", "remove"},
+	 .cmd = "suppression.remove",
+	 .args = ARGS({"TENANT", "tenant", 0}, {"ADDRESS", "address", 0}),
+	 .opts = NO_OPTS,
+	 .show = show_suppr_removed,
+	 .help = "take a recipient off the suppression list"},
+	{.words = {"suppression", "import"},
+	 .cmd = "suppression.import",
+	 .args = ARGS({"TENANT", "tenant", 0}, {"FILE", "file", 0}),
+	 .opts = NO_OPTS,
+	 .show = NULL,
+	 .run = run_suppr_import,
+	 .help = "suppress the addresses of FILE (one per line, optional ',reason', "
+		 "'#' comments; '-' reads standard input)"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -1872,6 +2090,223 @@ static void strip_passwords(json_t *v)
 }
 
 /* ------------------------------------------------------------------------ */
+/* suppression import: a file, sent in batches                              */
+/* ------------------------------------------------------------------------ */
+
+#define IMPORT_BATCH       1000 /* addresses per request: the daemon's limit */
+#define IMPORT_LINE_MAX    1024 /* an address (320) and a reason (200) fit easily */
+#define IMPORT_INVALID_MAX 20   /* bad lines named in the report */
+
+struct import_state {
+	const char *tenant;
+	json_t *batch;               /* [{address, reason?}] waiting to be sent */
+	long line[IMPORT_BATCH];     /* the line of each batch entry */
+	long long added, fresh, invalid;
+	json_t *bad;                 /* [{line, text, error}], the first IMPORT_INVALID_MAX */
+};
+
+/* A refused line; TEXT need not be UTF-8 (it is shown through '?' then). */
+static void import_bad(struct import_state *st, long line, const char *text, const char *why)
+{
+	char buf[84];
+	size_t j = 0;
+
+	st->invalid++;
+	if (json_array_size(st->bad) >= IMPORT_INVALID_MAX)
+		return;
+	for (size_t i = 0; text[i] != '\0' && j < 80; i++)
+		buf[j++] = (unsigned char)text[i] < 0x80 && (unsigned char)text[i] >= 0x20
+				   ? text[i]
+				   : '?';
+	buf[j] = '\0';
+	json_t *o = json_pack("{s:I,s:s,s:s}", "line", (json_int_t)line, "text", buf, "error", why);
+	if (o == NULL || json_array_append_new(st->bad, o) < 0)
+		oom();
+}
+
+/* Send the waiting batch; 0, or the exit status when the daemon refused it. */
+static int import_flush(const struct command *c, struct import_state *st)
+{
+	json_t *request, *resp, *r, *inv, *m;
+	size_t i;
+	long long v;
+
+	if (json_array_size(st->batch) == 0)
+		return 0;
+	request = json_pack("{s:s,s:{s:s,s:O}}", "cmd", c->cmd, "args", "tenant", st->tenant,
+			    "addresses", st->batch);
+	if (request == NULL)
+		oom();
+	resp = exchange(g_opt.socket, request);
+	json_decref(request);
+	if (!json_is_true(json_object_get(resp, "ok"))) {
+		const char *err = jstr(resp, "error");
+		char *msg = display_copy(err != NULL ? err : "request refused");
+		fprintf(stderr, "%s: %s\n", progname, msg);
+		fprintf(stderr, "%s: %lld address%s added before the error\n", progname, st->added,
+			st->added == 1 ? "" : "es");
+		free(msg);
+		json_decref(resp);
+		return CTL_EXIT_REFUSED;
+	}
+	r = json_object_get(resp, "result");
+	if (jnum(r, "added", &v))
+		st->added += v;
+	if (jnum(r, "new", &v))
+		st->fresh += v;
+	/* The daemon names the first 20 of each batch by index; turn them into lines. */
+	inv = json_object_get(r, "invalid");
+	json_array_foreach(inv, i, m) {
+		long long idx;
+		if (!jnum(m, "index", &idx) || idx < 0 || (size_t)idx >= json_array_size(st->batch))
+			continue;
+		const char *a = jstr(json_array_get(st->batch, (size_t)idx), "address");
+		import_bad(st, st->line[idx], a != NULL ? a : "",
+			   jstr(m, "error") != NULL ? jstr(m, "error") : "invalid");
+		st->invalid--; /* counted below from invalid_count */
+	}
+	if (jnum(r, "invalid_count", &v))
+		st->invalid += v;
+	json_decref(resp);
+	json_array_clear(st->batch);
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
+/*
+ * `suppression import TENANT FILE`: one address per line, optionally
+ * followed by ",reason"; blank lines and '#' comments are skipped.  The
+ * lines go to the daemon IMPORT_BATCH at a time; it checks each address.
+ */
+static int run_suppr_import(const struct command *c, const json_t *args)
+{
+	const char *path = jstr(args, "file");
+	struct import_state st = {.tenant = jstr(args, "tenant")};
+	FILE *f;
+	char *buf = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	long lineno = 0;
+	int rv = 0;
+
+	if (strcmp(path, "-") == 0) {
+		f = stdin;
+	} else if ((f = fopen(path, "r")) == NULL) {
+		fprintf(stderr, "%s: cannot open %s: %s\n", progname, path, strerror(errno));
+		return CTL_EXIT_USAGE;
+	}
+	st.batch = json_array();
+	st.bad = json_array();
+	if (st.batch == NULL || st.bad == NULL)
+		oom();
+	while (rv == 0 && (len = getline(&buf, &cap, f)) >= 0) {
+		char *s, *comma, *addr, *reason = NULL;
+
+		lineno++;
+		if ((size_t)len != strlen(buf)) {
+			import_bad(&st, lineno, buf, "line with a NUL octet");
+			continue;
+		}
+		s = trim(buf);
+		if (*s == '\0' || *s == '#')
+			continue;
+		if ((size_t)len > IMPORT_LINE_MAX) {
+			import_bad(&st, lineno, s, "line too long");
+			continue;
+		}
+		comma = strchr(s, ',');
+		if (comma != NULL) {
+			*comma = '\0';
+			reason = trim(comma + 1);
+		}
+		addr = trim(s);
+		json_t *a = json_string(addr), *o;
+		if (a == NULL) {
+			import_bad(&st, lineno, addr, "not valid UTF-8");
+			continue;
+		}
+		o = json_pack("{s:o}", "address", a);
+		if (o == NULL)
+			oom();
+		if (reason != NULL && *reason != '\0') {
+			json_t *r = json_string(reason);
+			if (r == NULL) {
+				json_decref(o);
+				import_bad(&st, lineno, addr, "reason is not valid UTF-8");
+				continue;
+			}
+			set_member(o, "reason", r);
+		}
+		st.line[json_array_size(st.batch)] = lineno;
+		if (json_array_append_new(st.batch, o) < 0)
+			oom();
+		if (json_array_size(st.batch) == IMPORT_BATCH)
+			rv = import_flush(c, &st);
+	}
+	if (rv == 0 && ferror(f)) {
+		fprintf(stderr, "%s: cannot read %s: %s\n", progname, path, strerror(errno));
+		rv = CTL_EXIT_REFUSED;
+	}
+	if (rv == 0)
+		rv = import_flush(c, &st);
+	free(buf);
+	if (f != stdin)
+		fclose(f);
+	if (rv == 0) {
+		if (g_opt.json) {
+			json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:O}", "tenant", st.tenant, "added",
+					      (json_int_t)st.added, "new", (json_int_t)st.fresh,
+					      "invalid_count", (json_int_t)st.invalid, "invalid",
+					      st.bad);
+			char *s = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
+			if (s == NULL)
+				oom();
+			puts(s);
+			free(s);
+			json_decref(o);
+		} else {
+			size_t i;
+			json_t *m;
+			char *name = display_copy(st.tenant);
+
+			printf("added %lld address%s to the suppression list of tenant %s "
+			       "(%lld new), %lld invalid\n",
+			       st.added, st.added == 1 ? "" : "es", name, st.fresh, st.invalid);
+			free(name);
+			json_array_foreach(st.bad, i, m) {
+				long long l = 0;
+				char *t = display_copy(or_dash(jstr(m, "text")));
+				char *e = display_copy(or_dash(jstr(m, "error")));
+				jnum(m, "line", &l);
+				printf("line %lld: %s: %s\n", l, e, t);
+				free(t);
+				free(e);
+			}
+			if (st.invalid > (long long)json_array_size(st.bad))
+				printf("(first %zu invalid lines shown)\n", json_array_size(st.bad));
+		}
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			fprintf(stderr, "%s: cannot write output: %s\n", progname, strerror(errno));
+			rv = CTL_EXIT_REFUSED;
+		}
+	}
+	json_decref(st.batch);
+	json_decref(st.bad);
+	return rv;
+}
+
+/* ------------------------------------------------------------------------ */
 
 int main(int argc, char **argv)
 {
@@ -1904,6 +2339,12 @@ int main(int argc, char **argv)
 	if (g_opt.socket == NULL || *g_opt.socket == '\0') {
 		const char *env = getenv("SESGATE_SOCKET");
 		g_opt.socket = env != NULL && *env != '\0' ? env : SESGATECTL_DEFAULT_SOCKET;
+	}
+
+	if (c->run != NULL) {
+		int rv = c->run(c, args);
+		json_decref(args);
+		return rv;
 	}
 
 	request = json_object();
