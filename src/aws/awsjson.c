@@ -297,3 +297,16 @@ json_t *aws_json_tags(const struct aws_tag *tags, size_t n)
 	}
 	return a;
 }
+
+char *aws_json_finish(json_t *o, int bad)
+{
+	char *s = (!o || bad) ? NULL : json_dumps(o, JSON_COMPACT);
+
+	json_decref(o);
+	return s;
+}
+
+int aws_json_set_str(json_t *o, const char *k, const char *v)
+{
+	return json_object_set_new(o, k, json_string(v)) < 0;
+}

@@ -95,4 +95,13 @@ struct json_t *aws_json_tags(const struct aws_tag *tags, size_t n);
  */
 long aws_utf8_chars(const char *s);
 
+/*
+ * Builders of request bodies: compact JSON of @o (consumed), or NULL if
+ * @bad or anything failed.  json_string() refuses invalid UTF-8 and
+ * json_object_set_new() fails on the resulting NULL, so a set_str error
+ * (returned as 1) also catches undecodable input.
+ */
+char *aws_json_finish(struct json_t *o, int bad);
+int aws_json_set_str(struct json_t *o, const char *k, const char *v);
+
 #endif /* SESGATE_AWS_AWSJSON_H */

@@ -137,29 +137,13 @@ static int state_valid(const char *s)
 /* ------------------------------------------------------------------ */
 /* Bodies                                                              */
 
-/* Compact JSON of @o (consumed), or NULL if @bad or anything failed.
- * json_string() refuses invalid UTF-8, and json_object_set_new() fails
- * on the resulting NULL, so @bad also catches undecodable input. */
-static char *finish(json_t *o, int bad)
-{
-	char *s = (!o || bad) ? NULL : json_dumps(o, JSON_COMPACT);
-
-	json_decref(o);
-	return s;
-}
-
-static int set_str(json_t *o, const char *k, const char *v)
-{
-	return json_object_set_new(o, k, json_string(v)) < 0;
-}
-
 static int set_token(json_t *o, const char *next_token)
 {
 	if (!next_token || !*next_token)
 		return 0;
 	if (!next_token_ok(next_token))
 		return 1;
-	return set_str(o, "NextToken", next_token);
+	return aws_json_set_str(o, "NextToken", next_token);
 }
 
 char *orgs_create_account_body(const char *email, const char *account_name, const char *role_name,
@@ -173,13 +157,13 @@ char *orgs_create_account_body(const char *email, const char *account_name, cons
 	    (has_role && !iam_role_name_valid(role_name)) || !aws_tags_valid(tags, ntags))
 		return NULL;
 	o = json_object();
-	bad |= set_str(o, "Email", email);
-	bad |= set_str(o, "AccountName", account_name);
+	bad |= aws_json_set_str(o, "Email", email);
+	bad |= aws_json_set_str(o, "AccountName", account_name);
 	if (has_role)
-		bad |= set_str(o, "RoleName", role_name);
+		bad |= aws_json_set_str(o, "RoleName", role_name);
 	if (ntags)
 		bad |= json_object_set_new(o, "Tags", aws_json_tags(tags, ntags)) < 0;
-	return finish(o, bad);
+	return aws_json_finish(o, bad);
 }
 
 char *orgs_describe_create_account_status_body(const char *request_id)
@@ -189,7 +173,7 @@ char *orgs_describe_create_account_status_body(const char *request_id)
 	if (!car_id_valid(request_id))
 		return NULL;
 	o = json_object();
-	return finish(o, set_str(o, "CreateAccountRequestId", request_id));
+	return aws_json_finish(o, aws_json_set_str(o, "CreateAccountRequestId", request_id));
 }
 
 char *orgs_list_create_account_status_body(const char *state, const char *next_token)
@@ -204,7 +188,7 @@ char *orgs_list_create_account_status_body(const char *state, const char *next_t
 		bad |= json_object_set_new(o, "States", json_pack("[s]", state)) < 0;
 	bad |= json_object_set_new(o, "MaxResults", json_integer(ORGS_PAGE_MAX)) < 0;
 	bad |= set_token(o, next_token);
-	return finish(o, bad);
+	return aws_json_finish(o, bad);
 }
 
 char *orgs_list_accounts_body(const char *next_token)
@@ -214,14 +198,14 @@ char *orgs_list_accounts_body(const char *next_token)
 
 	bad |= json_object_set_new(o, "MaxResults", json_integer(ORGS_PAGE_MAX)) < 0;
 	bad |= set_token(o, next_token);
-	return finish(o, bad);
+	return aws_json_finish(o, bad);
 }
 
 char *orgs_list_roots_body(const char *next_token)
 {
 	json_t *o = json_object();
 
-	return finish(o, set_token(o, next_token));
+	return aws_json_finish(o, set_token(o, next_token));
 }
 
 char *orgs_list_parents_body(const char *child_id)
@@ -231,7 +215,7 @@ char *orgs_list_parents_body(const char *child_id)
 	if (!orgs_account_id_valid(child_id) && !ou_id_valid(child_id))
 		return NULL;
 	o = json_object();
-	return finish(o, set_str(o, "ChildId", child_id));
+	return aws_json_finish(o, aws_json_set_str(o, "ChildId", child_id));
 }
 
 char *orgs_move_account_body(const char *account_id, const char *source_parent,
@@ -244,10 +228,10 @@ char *orgs_move_account_body(const char *account_id, const char *source_parent,
 	    !orgs_parent_id_valid(dest_parent))
 		return NULL;
 	o = json_object();
-	bad |= set_str(o, "AccountId", account_id);
-	bad |= set_str(o, "SourceParentId", source_parent);
-	bad |= set_str(o, "DestinationParentId", dest_parent);
-	return finish(o, bad);
+	bad |= aws_json_set_str(o, "AccountId", account_id);
+	bad |= aws_json_set_str(o, "SourceParentId", source_parent);
+	bad |= aws_json_set_str(o, "DestinationParentId", dest_parent);
+	return aws_json_finish(o, bad);
 }
 
 char *orgs_tag_resource_body(const char *resource_id, const struct aws_tag *tags, size_t ntags)
@@ -258,9 +242,9 @@ char *orgs_tag_resource_body(const char *resource_id, const struct aws_tag *tags
 	if (!resource_id_valid(resource_id) || ntags == 0 || !aws_tags_valid(tags, ntags))
 		return NULL;
 	o = json_object();
-	bad |= set_str(o, "ResourceId", resource_id);
+	bad |= aws_json_set_str(o, "ResourceId", resource_id);
 	bad |= json_object_set_new(o, "Tags", aws_json_tags(tags, ntags)) < 0;
-	return finish(o, bad);
+	return aws_json_finish(o, bad);
 }
 
 /* ------------------------------------------------------------------ */

@@ -161,19 +161,6 @@ static int topic_arn_ok(const char *a)
 /* ------------------------------------------------------------------ */
 /* Bodies                                                              */
 
-static char *finish(json_t *o, int bad)
-{
-	char *s = (!o || bad) ? NULL : json_dumps(o, JSON_COMPACT);
-
-	json_decref(o);
-	return s;
-}
-
-static int set_str(json_t *o, const char *k, const char *v)
-{
-	return json_object_set_new(o, k, json_string(v)) < 0;
-}
-
 char *ses_create_configuration_set_body(const char *name, const struct aws_tag *tags, size_t ntags)
 {
 	json_t *o;
@@ -182,10 +169,10 @@ char *ses_create_configuration_set_body(const char *name, const struct aws_tag *
 	if (!ses_name_valid(name) || !aws_tags_valid(tags, ntags))
 		return NULL;
 	o = json_object();
-	bad |= set_str(o, "ConfigurationSetName", name);
+	bad |= aws_json_set_str(o, "ConfigurationSetName", name);
 	if (ntags)
 		bad |= json_object_set_new(o, "Tags", aws_json_tags(tags, ntags)) < 0;
-	return finish(o, bad);
+	return aws_json_finish(o, bad);
 }
 
 /* Every SES event type: the gateway tells tenants about all of them, and
@@ -213,7 +200,7 @@ char *ses_create_event_destination_body(const char *dest_name, const char *topic
 	o = json_pack("{s:s,s:{s:b,s:o,s:{s:s}}}", "EventDestinationName", dest_name,
 	              "EventDestination", "Enabled", 1, "MatchingEventTypes", types,
 	              "SnsDestination", "TopicArn", topic_arn);
-	return finish(o, 0);
+	return aws_json_finish(o, 0);
 }
 
 char *ses_create_email_identity_body(const char *domain, const char *config_set,
@@ -227,12 +214,12 @@ char *ses_create_email_identity_body(const char *domain, const char *config_set,
 	    !aws_tags_valid(tags, ntags))
 		return NULL;
 	o = json_object();
-	bad |= set_str(o, "EmailIdentity", domain);
+	bad |= aws_json_set_str(o, "EmailIdentity", domain);
 	if (has_cs)
-		bad |= set_str(o, "ConfigurationSetName", config_set);
+		bad |= aws_json_set_str(o, "ConfigurationSetName", config_set);
 	if (ntags)
 		bad |= json_object_set_new(o, "Tags", aws_json_tags(tags, ntags)) < 0;
-	return finish(o, bad);
+	return aws_json_finish(o, bad);
 }
 
 char *ses_put_account_details_body(const char *mail_type, const char *website_url,
@@ -262,12 +249,12 @@ char *ses_put_account_details_body(const char *mail_type, const char *website_ur
 			return NULL;
 
 	o = json_object();
-	bad |= set_str(o, "MailType", mail_type);
-	bad |= set_str(o, "WebsiteURL", website_url);
+	bad |= aws_json_set_str(o, "MailType", mail_type);
+	bad |= aws_json_set_str(o, "WebsiteURL", website_url);
 	if (has_lang)
-		bad |= set_str(o, "ContactLanguage", contact_language);
+		bad |= aws_json_set_str(o, "ContactLanguage", contact_language);
 	if (has_use)
-		bad |= set_str(o, "UseCaseDescription", use_case);
+		bad |= aws_json_set_str(o, "UseCaseDescription", use_case);
 	if (nextra) {
 		json_t *a = json_array();
 		for (size_t i = 0; a && i < nextra; i++)
@@ -276,7 +263,7 @@ char *ses_put_account_details_body(const char *mail_type, const char *website_ur
 	}
 	bad |= json_object_set_new(o, "ProductionAccessEnabled",
 	                           json_boolean(production_access != 0)) < 0;
-	return finish(o, bad);
+	return aws_json_finish(o, bad);
 }
 
 int ses_path_segment(const char *in, char *out, size_t cap)
