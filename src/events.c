@@ -18,6 +18,7 @@
 #include "config.h"
 #include "keys.h"
 #include "log.h"
+#include "rconn.h"
 #include "ses_event.h"
 #include "stats.h"
 #include "util.h"
@@ -33,38 +34,13 @@
 #define REP_TTL (48 * 3600)
 #define DEDUP_TTL 86400
 
-static redisReply *cmd(redisContext *rc, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	redisReply *r = redisvCommand(rc, fmt, ap);
-	va_end(ap);
-	if (r && r->type == REDIS_REPLY_ERROR) {
-		freeReplyObject(r);
-		return NULL;
-	}
-	return r;
-}
-
-static int ok(redisContext *rc, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	redisReply *r = redisvCommand(rc, fmt, ap);
-	va_end(ap);
-	int good = r && r->type != REDIS_REPLY_ERROR;
-	if (r)
-		freeReplyObject(r);
-	return good ? 0 : -1;
-}
-
 /* The tenant that owns ACCOUNT (and agrees with TAG when there is one). */
 static int tenant_of(redisContext *rc, const struct ses_event *e, char *tid, char *name,
 		     size_t namelen, int *hook, char *why, size_t whylen)
 {
 	tid[0] = '\0';
 	if (e->account_id[0]) {
-		redisReply *r = cmd(rc, "HGET %s %s", KEY_ACCOUNTS, e->account_id);
+		redisReply *r = rconn_sync_cmd(rc, "HGET %s %s", KEY_ACCOUNTS, e->account_id);
 		if (!r)
 			return -1;
 		if (r->type == REDIS_REPLY_STRING && key_valid_tenant_id(r->str))
@@ -82,7 +58,7 @@ static int tenant_of(redisContext *rc, const struct ses_event *e, char *tid, cha
 		       e->tenant_id, "tenant", tid, NULL);
 	}
 	char kt[KEY_MAX];
-	redisReply *r = cmd(rc, "HMGET %s name webhook_url", key_tenant(kt, tid));
+	redisReply *r = rconn_sync_cmd(rc, "HMGET %s name webhook_url", key_tenant(kt, tid));
 	if (!r)
 		return -1;
 	int found = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
@@ -158,13 +134,13 @@ static int guard(redisContext *rc, const struct config *cfg, const char *tid, co
 	else
 		return 0;
 	char kt[KEY_MAX];
-	redisReply *r = cmd(rc, "HGET %s state", key_tenant(kt, tid));
+	redisReply *r = rconn_sync_cmd(rc, "HGET %s state", key_tenant(kt, tid));
 	int active = r && r->type == REDIS_REPLY_STRING && strcmp(r->str, "active") == 0;
 	if (r)
 		freeReplyObject(r);
 	if (!active)
 		return 0;
-	if (ok(rc, "HSET %s state paused paused_reason %s paused_by guard", kt, reason) < 0)
+	if (rconn_sync_ok(rc, "HSET %s state paused paused_reason %s paused_by guard", kt, reason) < 0)
 		return -1;
 	STAT_INC(guard_pauses);
 	log_kv(LOG_WARNING, "tenant_paused", "tenant", name, "reason", reason, NULL);
@@ -182,7 +158,7 @@ static int suppress(redisContext *rc, const char *tid, const char *addr, const c
 			      (json_int_t)util_now_ms(), "ses_id", e->message_id, "qid", e->qid);
 	char *v = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
-	int rc2 = v ? ok(rc, "HSET %s %s %s", k, lower, v) : -1;
+	int rc2 = v ? rconn_sync_ok(rc, "HSET %s %s %s", k, lower, v) : -1;
 	free(v);
 	if (rc2 == 0)
 		STAT_INC(suppressions_added);
@@ -225,7 +201,7 @@ static int history(redisContext *rc, const char *tid, const struct ses_event *e)
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	char k[KEY_MAX];
-	int r = s ? ok(rc, "RPUSHX %s %s", key_hist(k, tid, e->qid), s) : -1;
+	int r = s ? rconn_sync_ok(rc, "RPUSHX %s %s", key_hist(k, tid, e->qid), s) : -1;
 	free(s);
 	return r;
 }
@@ -246,13 +222,13 @@ static int webhook_enqueue(redisContext *rc, const char *tid, const char *name,
 	char k[KEY_MAX], now[32];
 	snprintf(k, sizeof(k), "sg:{%s}:hooks", tid);
 	snprintf(now, sizeof(now), "%llu", (unsigned long long)util_now_ms());
-	int r = s ? ok(rc, "RPUSH %s %s", k, s) : -1;
+	int r = s ? rconn_sync_ok(rc, "RPUSH %s %s", k, s) : -1;
 	free(s);
 	/* A dead endpoint must not grow Redis without bound. */
 	if (r == 0)
-		r = ok(rc, "LTRIM %s -%d -1", k, HOOK_QUEUE_MAX);
+		r = rconn_sync_ok(rc, "LTRIM %s -%d -1", k, HOOK_QUEUE_MAX);
 	if (r == 0)
-		r = ok(rc, "ZADD %s NX %s %s", KEY_HOOKS, now, tid);
+		r = rconn_sync_ok(rc, "ZADD %s NX %s %s", KEY_HOOKS, now, tid);
 	return r;
 }
 
@@ -281,7 +257,7 @@ enum events_result events_ingest(redisContext *rc, const struct config *cfg, con
 	/* SNS may deliver the same message again: apply it once. */
 	char dk[KEY_MAX];
 	snprintf(dk, sizeof(dk), "sg:snsid:%.200s", sns_id);
-	redisReply *d = cmd(rc, "SET %s 1 NX EX %d", dk, DEDUP_TTL);
+	redisReply *d = rconn_sync_cmd(rc, "SET %s 1 NX EX %d", dk, DEDUP_TTL);
 	if (!d) {
 		ses_event_free(&e);
 		snprintf(why, whylen, "redis unavailable");
@@ -299,8 +275,8 @@ enum events_result events_ingest(redisContext *rc, const struct config *cfg, con
 	day_key(kd, sizeof(kd), tid, now);
 	hour_key(kh, sizeof(kh), tid, now);
 	const char *type = ses_event_type_name(e.type);
-	int fail = ok(rc, "HINCRBY %s %s 1", kd, type) < 0 ||
-		   ok(rc, "EXPIRE %s %d", kd, STATS_TTL) < 0;
+	int fail = rconn_sync_ok(rc, "HINCRBY %s %s 1", kd, type) < 0 ||
+		   rconn_sync_ok(rc, "EXPIRE %s %d", kd, STATS_TTL) < 0;
 	const char *repfield = e.type == SES_EV_SEND ? "send"
 			       : e.type == SES_EV_BOUNCE && e.bounce.type == SES_BOUNCE_PERMANENT
 				       ? "bounce_hard"
@@ -310,8 +286,8 @@ enum events_result events_ingest(redisContext *rc, const struct config *cfg, con
 		/* Counted per event; a bounce of several recipients counts as
 		 * many, as SES counts its bounce rate per recipient. */
 		size_t n = e.type == SES_EV_SEND ? 1 : ses_event_nrecipients(&e);
-		fail = ok(rc, "HINCRBY %s %s %lld", kh, repfield, (long long)(n ? n : 1)) < 0 ||
-		       ok(rc, "EXPIRE %s %d", kh, REP_TTL) < 0;
+		fail = rconn_sync_ok(rc, "HINCRBY %s %s %lld", kh, repfield, (long long)(n ? n : 1)) < 0 ||
+		       rconn_sync_ok(rc, "EXPIRE %s %d", kh, REP_TTL) < 0;
 	}
 	for (size_t i = 0; !fail && i < ses_event_nrecipients(&e); i++) {
 		const char *reason;
@@ -330,7 +306,7 @@ enum events_result events_ingest(redisContext *rc, const struct config *cfg, con
 	ses_event_free(&e);
 	if (fail) {
 		/* Let SNS deliver it again: forget that we saw it. */
-		ok(rc, "DEL %s", dk);
+		rconn_sync_ok(rc, "DEL %s", dk);
 		snprintf(why, whylen, "redis unavailable");
 		return EVENTS_RETRY;
 	}

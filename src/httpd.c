@@ -62,17 +62,10 @@ static redisContext *redis(void)
 
 static redisReply *hcmd(const char *fmt, ...)
 {
-	redisContext *c = redis();
-	if (!c)
-		return NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	redisReply *r = redisvCommand(c, fmt, ap);
+	redisReply *r = rconn_sync_vcmd(redis(), fmt, ap);
 	va_end(ap);
-	if (r && r->type == REDIS_REPLY_ERROR) {
-		freeReplyObject(r);
-		return NULL;
-	}
 	return r;
 }
 

@@ -143,13 +143,8 @@ static redisReply *rcmd(struct prov *p, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	redisReply *r = redisvCommand(p->rc, fmt, ap);
+	redisReply *r = rconn_sync_vcmd(p->rc, fmt, ap);
 	va_end(ap);
-	if (!r || r->type == REDIS_REPLY_ERROR) {
-		if (r)
-			freeReplyObject(r);
-		return NULL;
-	}
 	return r;
 }
 
@@ -157,12 +152,11 @@ static int rok(struct prov *p, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	redisReply *r = redisvCommand(p->rc, fmt, ap);
+	redisReply *r = rconn_sync_vcmd(p->rc, fmt, ap);
 	va_end(ap);
-	int ok = r && r->type != REDIS_REPLY_ERROR;
 	if (r)
 		freeReplyObject(r);
-	return ok ? 0 : -1;
+	return r ? 0 : -1;
 }
 
 static const char *endpoint_from_env(char *out, size_t cap, const char *var, const char *def)

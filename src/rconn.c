@@ -335,3 +335,36 @@ int rconn_check_sync(const struct config *cfg, char *msg, size_t msglen)
 	redisFree(c);
 	return rv;
 }
+
+redisReply *rconn_sync_vcmd(redisContext *c, const char *fmt, va_list ap)
+{
+	if (!c)
+		return NULL;
+	redisReply *r = redisvCommand(c, fmt, ap);
+	if (r && r->type == REDIS_REPLY_ERROR) {
+		freeReplyObject(r);
+		return NULL;
+	}
+	return r;
+}
+
+redisReply *rconn_sync_cmd(redisContext *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	redisReply *r = rconn_sync_vcmd(c, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int rconn_sync_ok(redisContext *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	redisReply *r = rconn_sync_vcmd(c, fmt, ap);
+	va_end(ap);
+	if (!r)
+		return -1;
+	freeReplyObject(r);
+	return 0;
+}

@@ -6,6 +6,7 @@
 #ifndef SESGATE_RCONN_H
 #define SESGATE_RCONN_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <hiredis/hiredis.h>
 
@@ -43,5 +44,15 @@ int rconn_check_sync(const struct config *cfg, char *msg, size_t msglen);
 
 /* Blocking connection for the control thread (with AUTH/SELECT); NULL on failure. */
 redisContext *rconn_connect_sync(const struct config *cfg, char *msg, size_t msglen);
+
+/*
+ * One command on a blocking connection (threads that own one: provisioning,
+ * HTTP).  The reply, or NULL when C is NULL, the command failed or Redis
+ * answered an error.  The caller frees the reply.
+ */
+redisReply *rconn_sync_vcmd(redisContext *c, const char *fmt, va_list ap);
+redisReply *rconn_sync_cmd(redisContext *c, const char *fmt, ...);
+/* The same, for commands whose reply does not matter: 0 or -1. */
+int rconn_sync_ok(redisContext *c, const char *fmt, ...);
 
 #endif

@@ -132,18 +132,21 @@ static void reply(struct smtp_session *s, const char *fmt, ...)
 	va_list ap;
 	char code[4] = "";
 	va_start(ap, fmt);
-	{
-		/* The reply code, for metrics and the debug log (never the text:
-		 * it may echo client input). */
+	/* The reply code, for metrics and the debug log (never the text: it
+	 * may echo client input).  Almost every format starts with it; only
+	 * "%s" replies need a formatting pass to find it. */
+	if (fmt[0] >= '2' && fmt[0] <= '5' && fmt[1] && fmt[2]) {
+		memcpy(code, fmt, 3);
+	} else {
 		va_list cp;
 		va_copy(cp, ap);
 		char line[8];
 		vsnprintf(line, sizeof(line), fmt, cp);
 		va_end(cp);
 		memcpy(code, line, 3);
-		code[3] = '\0';
-		stats_smtp_reply(atoi(code));
 	}
+	code[3] = '\0';
+	stats_smtp_reply(atoi(code));
 	evbuffer_add_vprintf(out, fmt, ap);
 	va_end(ap);
 	evbuffer_add(out, "\r\n", 2);

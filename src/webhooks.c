@@ -19,6 +19,7 @@
 #include "config.h"
 #include "keys.h"
 #include "log.h"
+#include "rconn.h"
 #include "sesgate.h"
 #include "stats.h"
 #include "util.h"
@@ -28,6 +29,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,17 +54,10 @@ struct hook {
 
 static redisReply *cmd(const char *fmt, ...)
 {
-	redisContext *c = redis();
-	if (!c)
-		return NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	redisReply *r = redisvCommand(c, fmt, ap);
+	redisReply *r = rconn_sync_vcmd(redis(), fmt, ap);
 	va_end(ap);
-	if (r && r->type == REDIS_REPLY_ERROR) {
-		freeReplyObject(r);
-		return NULL;
-	}
 	return r;
 }
 

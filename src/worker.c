@@ -1144,10 +1144,8 @@ static void pump(struct worker *w)
 	if (w->picking || atomic_load(&w->stop) || w->busy >= w->cfg->worker_inflight ||
 	    !rconn_up(w->rc) || !g_ident)
 		return;
-	struct aws_creds probe = {0};
-	if (aws_identity_get(g_ident, &probe) < 0)
+	if (!aws_identity_ready(g_ident))
 		return; /* no identity yet: nothing could be sent */
-	aws_creds_free(&probe);
 	w->picking = 1;
 	char now[32], lim[16];
 	snprintf(now, sizeof(now), "%llu", (unsigned long long)util_now_ms());

@@ -310,3 +310,16 @@ int aws_json_set_str(json_t *o, const char *k, const char *v)
 {
 	return json_object_set_new(o, k, json_string(v)) < 0;
 }
+
+int aws_json_opt_str(json_t *o, const char *k, const char **s)
+{
+	json_t *v = json_object_get(o, k);
+
+	*s = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return -1;
+	*s = json_string_value(v);
+	return 1;
+}

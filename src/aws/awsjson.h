@@ -102,6 +102,10 @@ long aws_utf8_chars(const char *s);
  * (returned as 1) also catches undecodable input.
  */
 char *aws_json_finish(struct json_t *o, int bad);
+
+/* Member @k of @o as a string: 1 and *@s set, 0 when absent or null, -1
+ * when present with another type. */
+int aws_json_opt_str(struct json_t *o, const char *k, const char **s);
 int aws_json_set_str(struct json_t *o, const char *k, const char *v);
 
 #endif /* SESGATE_AWS_AWSJSON_H */

@@ -1972,16 +1972,30 @@ int aws_identity_start(struct aws_identity *id)
 	return have ? AWS_IDENTITY_READY : AWS_IDENTITY_PENDING;
 }
 
+/* Credentials are held and not expired; call with id->mu held. */
+static int usable_locked(const struct aws_identity *id)
+{
+	return id->have && (id->cur.expiration == 0 || time(NULL) < id->cur.expiration);
+}
+
 int aws_identity_get(struct aws_identity *id, struct aws_creds *out)
 {
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&id->mu);
-	if (id->have && (id->cur.expiration == 0 || time(NULL) < id->cur.expiration))
+	if (usable_locked(id))
 		rc = aws_creds_copy(out, &id->cur);
 	pthread_mutex_unlock(&id->mu);
 	return rc;
+}
+
+int aws_identity_ready(struct aws_identity *id)
+{
+	pthread_mutex_lock(&id->mu);
+	int ok = usable_locked(id);
+	pthread_mutex_unlock(&id->mu);
+	return ok;
 }
 
 void aws_identity_invalidate(struct aws_identity *id, const char *access_key_id)

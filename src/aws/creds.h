@@ -136,6 +136,8 @@ int aws_identity_start(struct aws_identity *id);
  * expired and not replaced, or out of memory).
  */
 int aws_identity_get(struct aws_identity *id, struct aws_creds *out);
+/* 1 when aws_identity_get() would succeed, without copying any secret. */
+int aws_identity_ready(struct aws_identity *id);
 /*
  * AWS refused @access_key_id (ExpiredToken, InvalidClientTokenId): ask the
  * refresher to resolve again now.  Ignored if the current credentials have

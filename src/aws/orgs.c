@@ -250,21 +250,6 @@ char *orgs_tag_resource_body(const char *resource_id, const struct aws_tag *tags
 /* ------------------------------------------------------------------ */
 /* Answers                                                             */
 
-/* Member @k of @o as a string: 1 and *@s set, 0 when absent or null, -1
- * when present with another type. */
-static int opt_str(json_t *o, const char *k, const char **s)
-{
-	json_t *v = json_object_get(o, k);
-
-	*s = NULL;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_string(v))
-		return -1;
-	*s = json_string_value(v);
-	return 1;
-}
-
 /* A short upper-case enum value (State): [A-Z_]{1,cap-1}. */
 static int enum_ok(const char *s, size_t cap)
 {
@@ -282,10 +267,10 @@ static int cas_from(json_t *o, void *dst)
 	const char *id, *state, *acct, *name, *reason;
 
 	memset(out, 0, sizeof(*out));
-	if (!json_is_object(o) || opt_str(o, "Id", &id) != 1 || !car_id_valid(id) ||
-	    opt_str(o, "State", &state) != 1 || !enum_ok(state, sizeof(out->state)) ||
-	    opt_str(o, "AccountId", &acct) < 0 || (acct && !orgs_account_id_valid(acct)) ||
-	    opt_str(o, "AccountName", &name) < 0 || opt_str(o, "FailureReason", &reason) < 0)
+	if (!json_is_object(o) || aws_json_opt_str(o, "Id", &id) != 1 || !car_id_valid(id) ||
+	    aws_json_opt_str(o, "State", &state) != 1 || !enum_ok(state, sizeof(out->state)) ||
+	    aws_json_opt_str(o, "AccountId", &acct) < 0 || (acct && !orgs_account_id_valid(acct)) ||
+	    aws_json_opt_str(o, "AccountName", &name) < 0 || aws_json_opt_str(o, "FailureReason", &reason) < 0)
 		goto bad;
 	if (strcmp(state, "SUCCEEDED") == 0 && !acct)
 		goto bad;
@@ -328,10 +313,10 @@ static int account_from(json_t *o, void *dst)
 	int rs;
 
 	memset(out, 0, sizeof(*out));
-	if (!json_is_object(o) || opt_str(o, "Id", &id) != 1 || !orgs_account_id_valid(id) ||
-	    opt_str(o, "Email", &email) < 0 || (email && strlen(email) >= sizeof(out->email)) ||
-	    opt_str(o, "Name", &name) < 0 || (rs = opt_str(o, "Status", &status)) < 0 ||
-	    (rs == 0 && opt_str(o, "State", &status) < 0)) {
+	if (!json_is_object(o) || aws_json_opt_str(o, "Id", &id) != 1 || !orgs_account_id_valid(id) ||
+	    aws_json_opt_str(o, "Email", &email) < 0 || (email && strlen(email) >= sizeof(out->email)) ||
+	    aws_json_opt_str(o, "Name", &name) < 0 || (rs = aws_json_opt_str(o, "Status", &status)) < 0 ||
+	    (rs == 0 && aws_json_opt_str(o, "State", &status) < 0)) {
 		memset(out, 0, sizeof(*out));
 		return -1;
 	}
@@ -367,7 +352,7 @@ static int parse_page(const char *body, size_t len, const char *key, int (*one)(
 		if (one(v, (char *)out + i * elsize) < 0)
 			goto done;
 	}
-	switch (opt_str(root, "NextToken", &tok)) {
+	switch (aws_json_opt_str(root, "NextToken", &tok)) {
 	case -1:
 		goto done;
 	case 1:
@@ -420,7 +405,7 @@ static int first_id(const char *body, size_t len, const char *key, char *out, si
 		return -1;
 	root = json_loadb(body, len, 0, NULL);
 	e = json_array_get(json_object_get(root, key), 0);
-	if (!json_is_object(e) || opt_str(e, "Id", &id) != 1 || opt_str(e, "Type", &t) < 0)
+	if (!json_is_object(e) || aws_json_opt_str(e, "Id", &id) != 1 || aws_json_opt_str(e, "Type", &t) < 0)
 		goto done;
 	if (roots ? !orgs_root_id_valid(id) : !orgs_parent_id_valid(id))
 		goto done;

@@ -298,21 +298,6 @@ int ses_path_segment(const char *in, char *out, size_t cap)
 /* ------------------------------------------------------------------ */
 /* The identity answer                                                 */
 
-/* Member @k of @o as a string: 1 and *@s set, 0 when absent or null, -1
- * when present with another type. */
-static int opt_str(json_t *o, const char *k, const char **s)
-{
-	json_t *v = json_object_get(o, k);
-
-	*s = NULL;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_string(v))
-		return -1;
-	*s = json_string_value(v);
-	return 1;
-}
-
 static int dkim_from(json_t *d, struct ses_identity *out)
 {
 	json_t *toks, *t;
@@ -321,8 +306,8 @@ static int dkim_from(json_t *d, struct ses_identity *out)
 
 	if (!d || json_is_null(d))
 		return 0;
-	if (!json_is_object(d) || opt_str(d, "Status", &status) < 0 ||
-	    opt_str(d, "SigningHostedZone", &zone) < 0)
+	if (!json_is_object(d) || aws_json_opt_str(d, "Status", &status) < 0 ||
+	    aws_json_opt_str(d, "SigningHostedZone", &zone) < 0)
 		return -1;
 	aws_text_copy(out->dkim_status, sizeof(out->dkim_status), status);
 	if (zone) {
@@ -366,7 +351,7 @@ int ses_parse_identity(const char *body, size_t len, struct ses_identity *out)
 		return -1;
 	root = json_loadb(body, len, 0, NULL);
 	v = json_object_get(root, "VerifiedForSendingStatus");
-	if (!json_is_boolean(v) || opt_str(root, "VerificationStatus", &vs) < 0)
+	if (!json_is_boolean(v) || aws_json_opt_str(root, "VerificationStatus", &vs) < 0)
 		goto done;
 	out->verified_for_sending = json_is_true(v);
 	aws_text_copy(out->verification_status, sizeof(out->verification_status), vs);
