@@ -13,8 +13,15 @@
  */
 #include "config.h"
 
+#include "cidr.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+
+#include <openssl/ssl.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -99,6 +106,12 @@ static int check_cfgset(const char *v, char *why, size_t whylen);
 static int check_ou(const char *v, char *why, size_t whylen);
 static int check_mail_type(const char *v, char *why, size_t whylen);
 static int check_http_listen(const char *v, char *why, size_t whylen);
+static int check_networks(const char *v, char *why, size_t whylen);
+static int check_ciphers(const char *v, char *why, size_t whylen);
+static int check_ciphersuites(const char *v, char *why, size_t whylen);
+static int check_user(const char *v, char *why, size_t whylen);
+static int check_group(const char *v, char *why, size_t whylen);
+static int check_id_list(const char *v, char *why, size_t whylen);
 static int parse_rate(struct config *cfg, int argc, char **argv, int first, char *why,
 		      size_t whylen);
 static void dump_rate(const struct config *cfg, const struct option *o, FILE *out);
@@ -115,6 +128,8 @@ static const struct keyword provmail_words[] = {
 	{"hold", PROV_MAIL_HOLD, 0}, {"tempfail", PROV_MAIL_TEMPFAIL, 0}, {NULL, 0, 0},
 };
 
+static const struct keyword tls_words[] = {
+	{"TLSv1.2", TLS1_2_VERSION, 0}, {"TLSv1.3", TLS1_3_VERSION, 0}, {NULL, 0, 0}};
 static const struct keyword bool_words[] = {
 	{"yes", 1, 0},  {"no", 0, 0},    {"on", 1, 1}, {"off", 0, 1}, {"true", 1, 1},
 	{"false", 0, 1}, {"1", 1, 1},    {"0", 0, 1},  {NULL, 0, 0},
@@ -154,8 +169,8 @@ static const struct keyword facility_words[] = {
 static const struct option options[] = {
 	/* SMTP front end */
 	{.name = "listen", .type = T_SPECIAL, .def = "127.0.0.1:2525", .parse = parse_listen,
-	 .dump = dump_listen, .flags = F_MULTI,
-	 .help = "address to accept SMTP on; repeatable"},
+	 .dump = dump_listen, .flags = F_MULTI, .maxargs = 3,
+	 .help = "address to accept SMTP on, then smtps and/or proxy; repeatable"},
 	{.name = "hostname", .type = T_STRING, FIELD(hostname), .def = "", .check = check_hostname,
 	 .help = "EHLO greeting and Received: name; empty = gethostname()"},
 	{.name = "smtp_threads", .type = T_INT, FIELD(smtp_threads), .def = "0", .min = 0,
@@ -197,6 +212,52 @@ static const struct option options[] = {
 	 .max = 86400, .help = "how long a verified password is remembered; 0 = never"},
 	{.name = "auth_hash_threads", .type = T_INT, FIELD(auth_hash_threads), .def = "2",
 	 .min = 1, .max = 64, .help = "threads verifying password hashes"},
+
+	/* TLS */
+	{.name = "tls_cert", .type = T_STRING, FIELD(tls_cert), .def = "",
+	 .help = "PEM certificate chain for STARTTLS and smtps listeners; empty = no TLS"},
+	{.name = "tls_key", .type = T_STRING, FIELD(tls_key), .def = "",
+	 .help = "PEM private key of tls_cert (must not be world-readable)"},
+	{.name = "tls_min_protocol", .type = T_ENUM, FIELD(tls_min_protocol), .def = "TLSv1.2",
+	 .keywords = tls_words, .help = "oldest TLS version accepted"},
+	{.name = "tls_ciphers", .type = T_STRING, FIELD(tls_ciphers),
+	 .def = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL:!MD5:!DSS",
+	 .check = check_ciphers, .help = "OpenSSL cipher list for TLS 1.2"},
+	{.name = "tls_ciphersuites", .type = T_STRING, FIELD(tls_ciphersuites),
+	 .def = "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256",
+	 .check = check_ciphersuites, .help = "OpenSSL TLS 1.3 cipher suites"},
+	{.name = "tls_handshake_timeout", .type = T_SECS, FIELD(tls_handshake_timeout),
+	 .def = "30s", .min = 1, .max = 3600, .help = "time allowed for a whole TLS handshake"},
+
+	/* abuse limits */
+	{.name = "max_sessions_per_ip", .type = T_INT, FIELD(max_sessions_per_ip), .def = "100",
+	 .min = 1, .max = 1000000,
+	 .help = "concurrent sessions per client address (IPv6: per /64), per instance"},
+	{.name = "max_connect_rate", .type = T_INT, FIELD(max_connect_rate), .def = "6000",
+	 .min = 1, .max = 100000000,
+	 .help = "new sessions per client address per minute, per instance"},
+	{.name = "max_sessions_per_tenant", .type = T_INT, FIELD(max_sessions_per_tenant),
+	 .def = "500", .min = 1, .max = 1000000,
+	 .help = "concurrent authenticated sessions per tenant, per instance"},
+	{.name = "min_data_rate", .type = T_SIZE, FIELD(min_data_rate), .def = "1K", .min = 0,
+	 .max = GIB, .help = "octets/s a message must average once timeout_data has passed"},
+	{.name = "auth_fail_window", .type = T_SECS, FIELD(auth_fail_window), .def = "15m",
+	 .min = 10, .max = 86400, .help = "AUTH failures are counted over this long"},
+	{.name = "auth_fail_ip_limit", .type = T_INT, FIELD(auth_fail_ip_limit), .def = "30",
+	 .min = 1, .max = 1000000, .help = "AUTH failures per client address before a lockout"},
+	{.name = "auth_fail_user_limit", .type = T_INT, FIELD(auth_fail_user_limit), .def = "10",
+	 .min = 1, .max = 1000000, .help = "AUTH failures per user name before a lockout"},
+	{.name = "auth_lockout", .type = T_SECS, FIELD(auth_lockout), .def = "15m", .min = 1,
+	 .max = 7 * 86400, .help = "how long a locked address or user name stays locked"},
+	{.name = "auth_fail_delay", .type = T_MSECS, FIELD(auth_fail_delay_ms), .def = "500ms",
+	 .min = 0, .max = 10000, .help = "535 replies wait this long per earlier failure (up to 10)"},
+
+	/* PROXY protocol */
+	{.name = "proxy_trusted", .type = T_STRING, FIELD(proxy_trusted), .def = "",
+	 .check = check_networks,
+	 .help = "networks allowed to send PROXY headers on proxy listeners"},
+	{.name = "proxy_timeout", .type = T_SECS, FIELD(proxy_timeout), .def = "10s", .min = 1,
+	 .max = 600, .help = "wait for the PROXY header this long"},
 
 	/* Redis and the queue */
 	{.name = "redis_host", .type = T_STRING, FIELD(redis_host), .def = "127.0.0.1",
@@ -323,6 +384,18 @@ static const struct option options[] = {
 	 .help = "Unix socket for sesgatectl"},
 	{.name = "control_socket_mode", .type = T_OCTAL, FIELD(control_socket_mode), .def = "0660",
 	 .min = 0, .max = 0777, .help = "permissions of the control socket"},
+	{.name = "control_allow_users", .type = T_STRING, FIELD(control_allow_users), .def = "",
+	 .check = check_id_list,
+	 .help = "users (names or uids) allowed on the control socket besides root and sesgate's own"},
+	{.name = "control_allow_groups", .type = T_STRING, FIELD(control_allow_groups), .def = "",
+	 .check = check_id_list,
+	 .help = "groups whose members may use the control socket; empty = sesgate's own group"},
+
+	/* privileges */
+	{.name = "user", .type = T_STRING, FIELD(user), .def = "", .check = check_user,
+	 .help = "user to run as after binding (started as root); empty = do not change"},
+	{.name = "group", .type = T_STRING, FIELD(group), .def = "", .check = check_group,
+	 .help = "group to run as; empty = the user's primary group"},
 
 	/* logging */
 	{.name = "log_target", .type = T_ENUM, FIELD(log_target), .def = "stderr",
@@ -749,6 +822,21 @@ static int parse_listen(struct config *cfg, int argc, char **argv, int first, ch
 	}
 	if (parse_addr(argv[0], &la, why, whylen) < 0)
 		return -1;
+	for (int i = 1; i < argc; i++) {
+		unsigned f = strcmp(argv[i], "smtps") == 0   ? LISTEN_SMTPS
+			     : strcmp(argv[i], "proxy") == 0 ? LISTEN_PROXY
+							     : 0;
+		if (!f) {
+			snprintf(why, whylen, "unknown listener option " SHOW_FMT " (smtps, proxy)",
+				 SHOW(argv[i]));
+			return -1;
+		}
+		if (la.flags & f) {
+			snprintf(why, whylen, SHOW_FMT " given twice", SHOW(argv[i]));
+			return -1;
+		}
+		la.flags |= f;
+	}
 	for (int i = 0; i < cfg->nlisten; i++) {
 		if (strcasecmp(cfg->listen[i].host, la.host) == 0 &&
 		    strcmp(cfg->listen[i].port, la.port) == 0) {
@@ -769,9 +857,11 @@ static void dump_listen(const struct config *cfg, const struct option *o, FILE *
 	for (int i = 0; i < cfg->nlisten; i++) {
 		const struct listen_addr *la = &cfg->listen[i];
 		if (strchr(la->host, ':'))
-			fprintf(out, "%s [%s]:%s\n", o->name, la->host, la->port);
+			fprintf(out, "%s [%s]:%s", o->name, la->host, la->port);
 		else
-			fprintf(out, "%s %s:%s\n", o->name, la->host, la->port);
+			fprintf(out, "%s %s:%s", o->name, la->host, la->port);
+		fprintf(out, "%s%s\n", (la->flags & LISTEN_SMTPS) ? " smtps" : "",
+			(la->flags & LISTEN_PROXY) ? " proxy" : "");
 	}
 }
 
@@ -908,6 +998,64 @@ static int check_http_listen(const char *v, char *why, size_t whylen)
 }
 
 /* A region is a short lower-case token ("us-east-1", "eu-central-2"). */
+static int check_networks(const char *v, char *why, size_t whylen)
+{
+	struct cidr_list *l = malloc(sizeof(*l));
+	int rc = l ? cidr_list_parse(v, l, why, whylen) : -1;
+	free(l);
+	return rc;
+}
+
+/* Cipher strings are checked here so `sesgate -t` catches a typo. */
+static int check_tls_string(const char *v, int suites, char *why, size_t whylen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	int ok = ctx && (suites ? SSL_CTX_set_ciphersuites(ctx, v) : SSL_CTX_set_cipher_list(ctx, v));
+	SSL_CTX_free(ctx);
+	if (!ok)
+		snprintf(why, whylen, SHOW_FMT " names no cipher OpenSSL knows", SHOW(v));
+	return ok ? 0 : -1;
+}
+
+static int check_ciphers(const char *v, char *why, size_t whylen)
+{
+	return check_tls_string(v, 0, why, whylen);
+}
+
+static int check_ciphersuites(const char *v, char *why, size_t whylen)
+{
+	return check_tls_string(v, 1, why, whylen);
+}
+
+static int check_user(const char *v, char *why, size_t whylen)
+{
+	if (*v && !getpwnam(v)) {
+		snprintf(why, whylen, "no such user " SHOW_FMT, SHOW(v));
+		return -1;
+	}
+	return 0;
+}
+
+static int check_group(const char *v, char *why, size_t whylen)
+{
+	if (*v && !getgrnam(v)) {
+		snprintf(why, whylen, "no such group " SHOW_FMT, SHOW(v));
+		return -1;
+	}
+	return 0;
+}
+
+/* Comma-separated names or numeric ids; names need not exist yet. */
+static int check_id_list(const char *v, char *why, size_t whylen)
+{
+	for (const char *p = v; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("._-,$ ", *p)) {
+			snprintf(why, whylen, "unexpected character '%c' in a user or group list", *p);
+			return -1;
+		}
+	return 0;
+}
+
 static int check_region(const char *v, char *why, size_t whylen)
 {
 	for (const char *p = v; *p; p++)
@@ -1306,6 +1454,24 @@ int config_parse_buffer(const char *name, const char *buf, size_t len, struct co
 		p.line = seen[find_option(tmp.http_tls_cert[0] ? "http_tls_cert" : "http_tls_key") - options];
 		return fail(&p, "http_tls_cert and http_tls_key go together");
 	}
+	if (!tmp.tls_cert[0] != !tmp.tls_key[0]) {
+		p.line = seen[find_option(tmp.tls_cert[0] ? "tls_cert" : "tls_key") - options];
+		return fail(&p, "tls_cert and tls_key go together");
+	}
+	for (int i = 0; i < tmp.nlisten; i++) {
+		p.line = seen[find_option("listen") - options];
+		if ((tmp.listen[i].flags & LISTEN_SMTPS) && !tmp.tls_cert[0])
+			return fail(&p, "listen %s:%s smtps needs tls_cert and tls_key",
+				    tmp.listen[i].host, tmp.listen[i].port);
+		if ((tmp.listen[i].flags & LISTEN_PROXY) && !tmp.proxy_trusted[0])
+			return fail(&p, "listen %s:%s proxy needs proxy_trusted (the load "
+					"balancers allowed to send PROXY headers)",
+				    tmp.listen[i].host, tmp.listen[i].port);
+	}
+	if (tmp.group[0] && !tmp.user[0]) {
+		p.line = seen[find_option("group") - options];
+		return fail(&p, "group needs user");
+	}
 	int lvis = seen[find_option("visibility_timeout") - options];
 	int lses = seen[find_option("ses_timeout") - options];
 	if (tmp.visibility_timeout < 2 * tmp.ses_timeout) {
@@ -1330,6 +1496,8 @@ int config_load(const char *file, struct config *cfg, char *err, size_t errlen)
 
 	if (!f)
 		goto syserr;
+	struct stat st;
+	mode_t mode = fstat(fileno(f), &st) == 0 ? st.st_mode : 0;
 	/* Read one octet past the limit so "too big" is told from "just fits". */
 	for (;;) {
 		size_t got;
@@ -1362,6 +1530,22 @@ int config_load(const char *file, struct config *cfg, char *err, size_t errlen)
 	}
 	rc = config_parse_buffer(file, buf, len, cfg, err, errlen);
 	free(buf);
+	if (rc == 0 && (mode & S_IROTH)) {
+		/* Like ssh with a private key: a secret everyone can read is no
+		 * secret, and starting anyway would hide that from the admin. */
+		for (int i = 0; i < NOPTIONS; i++) {
+			const struct option *o = &options[i];
+			if ((o->flags & F_SECRET) && o->type == T_STRING &&
+			    *(const char *)field_cptr(cfg, o)) {
+				if (err && errlen)
+					snprintf(err, errlen,
+						 "%s: holds %s but is readable by every user "
+						 "(chmod o-r %s)",
+						 file, o->name, file);
+				return -1;
+			}
+		}
+	}
 	return rc;
 
 syserr_close:

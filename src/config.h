@@ -24,9 +24,13 @@ enum log_target { LOG_TARGET_STDERR = 0, LOG_TARGET_SYSLOG };
 enum prov_mail { PROV_MAIL_HOLD = 0, PROV_MAIL_TEMPFAIL };
 enum log_format { LOG_FORMAT_PLAIN = 0, LOG_FORMAT_JSON };
 
+#define LISTEN_SMTPS 0x1  /* implicit TLS (RFC 8314, port 465) */
+#define LISTEN_PROXY 0x2  /* a PROXY protocol v1/v2 header comes first */
+
 struct listen_addr {
 	char host[256];   /* numeric address or name; "*" = all */
 	char port[16];
+	unsigned flags;   /* LISTEN_* */
 };
 
 struct config {
@@ -50,6 +54,29 @@ struct config {
 	uint64_t max_data_memory;        /* bytes of message data held, all sessions */
 	int auth_allow_plaintext;        /* AUTH without TLS */
 	int check_header_from;           /* check From: header domain after DATA */
+
+	/* TLS (STARTTLS and smtps listeners) */
+	char tls_cert[512];              /* PEM chain; "" = no STARTTLS */
+	char tls_key[512];
+	int tls_min_protocol;            /* TLS1_2_VERSION or TLS1_3_VERSION */
+	char tls_ciphers[1024];          /* TLS 1.2 cipher list */
+	char tls_ciphersuites[512];      /* TLS 1.3 suites */
+	int tls_handshake_timeout;       /* seconds */
+
+	/* abuse limits */
+	int max_sessions_per_ip;         /* concurrent, per client address (IPv6: /64) */
+	int max_connect_rate;            /* new sessions per client address per minute */
+	int max_sessions_per_tenant;     /* concurrent authenticated sessions, per instance */
+	int min_data_rate;               /* octets/s a message must average after timeout_data */
+	int auth_fail_window;            /* seconds failures are counted over */
+	int auth_fail_ip_limit;          /* failures per client address before lockout */
+	int auth_fail_user_limit;        /* failures per user name before lockout */
+	int auth_lockout;                /* seconds a locked address or name stays locked */
+	int auth_fail_delay_ms;          /* added per earlier failure to a 535 reply */
+
+	/* PROXY protocol */
+	char proxy_trusted[2048];        /* networks allowed to send a PROXY header */
+	int proxy_timeout;               /* seconds to wait for the header */
 
 	/* credentials */
 	int password_hash_iterations;    /* PBKDF2-HMAC-SHA256 rounds for new creds */
@@ -116,6 +143,12 @@ struct config {
 	/* control socket */
 	char control_socket[512];
 	int control_socket_mode;         /* octal, default 0660 */
+	char control_allow_users[512];   /* peers (SO_PEERCRED) allowed besides root/self */
+	char control_allow_groups[512];
+
+	/* privileges */
+	char user[64];                   /* drop to this user after binding; "" = stay */
+	char group[64];                  /* and group; "" = the user's primary group */
 
 	/* process */
 	char pid_file[512];

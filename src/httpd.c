@@ -11,6 +11,7 @@
 #include "config.h"
 #include "keys.h"
 #include "log.h"
+#include "tls.h"
 #include "rconn.h"
 #include "sesgate.h"
 #include "stats.h"
@@ -399,15 +400,9 @@ int httpd_start(const struct config *c, char *err, size_t errlen)
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
 	evhttp_set_gencb(http, h_any, NULL);
 	if (c->http_tls_cert[0]) {
-		tls = SSL_CTX_new(TLS_server_method());
-		if (!tls || SSL_CTX_set_min_proto_version(tls, TLS1_2_VERSION) != 1 ||
-		    SSL_CTX_use_certificate_chain_file(tls, c->http_tls_cert) != 1 ||
-		    SSL_CTX_use_PrivateKey_file(tls, c->http_tls_key, SSL_FILETYPE_PEM) != 1 ||
-		    SSL_CTX_check_private_key(tls) != 1) {
-			snprintf(err, errlen, "http_tls_cert/http_tls_key: cannot load %s / %s",
-				 c->http_tls_cert, c->http_tls_key);
+		tls = tls_ctx_new(c, c->http_tls_cert, c->http_tls_key, err, errlen);
+		if (!tls)
 			return -1;
-		}
 		evhttp_set_bevcb(http, tls_bev_cb, NULL);
 	}
 	if (!evhttp_bind_socket_with_handle(http, host, port)) {

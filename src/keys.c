@@ -9,9 +9,28 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/sha.h>
+
 char *key_cred(char *buf, const char *user)
 {
 	snprintf(buf, KEY_MAX, "sg:cred:%s", user);
+	return buf;
+}
+
+char *key_authfail_ip(char *buf, const char *addrkey)
+{
+	snprintf(buf, KEY_MAX, "sg:authfail:ip:%s", addrkey);
+	return buf;
+}
+
+/* Hashed: a user name tried by an attacker is arbitrary bytes. */
+char *key_authfail_user(char *buf, const char *user)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)user, strlen(user), md);
+	int n = snprintf(buf, KEY_MAX, "sg:authfail:user:");
+	for (int i = 0; i < 16; i++)
+		n += snprintf(buf + n, KEY_MAX - (size_t)n, "%02x", md[i]);
 	return buf;
 }
 
@@ -29,6 +48,7 @@ TENANT_KEY(key_inflight, "inflight")
 TENANT_KEY(key_all, "all")
 TENANT_KEY(key_dlq, "dlq")
 TENANT_KEY(key_retrying, "retrying")
+TENANT_KEY(key_tenant_nets, "nets")
 
 char *key_hist(char *buf, const char *tid, const char *qid)
 {

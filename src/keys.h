@@ -20,6 +20,7 @@
 #define KEY_TENANTS "sg:tenants"   /* hash: tenant name -> tenant id */
 #define KEY_DOMAINS "sg:domains"   /* hash: sending domain -> tenant id */
 #define KEY_SCHED "sg:sched"       /* zset: tenant id -> earliest due ms (worker index) */
+#define KEY_NETS "sg:nets"         /* hash: network (CIDR) -> tenant id (IP-authorized) */
 
 char *key_cred(char *buf, const char *user);              /* sg:cred:USER hash */
 char *key_tenant(char *buf, const char *tid);             /* sg:{T}:tenant hash */
@@ -32,6 +33,10 @@ char *key_all(char *buf, const char *tid);                /* sg:{T}:all zset qid
 char *key_dlq(char *buf, const char *tid);                /* sg:{T}:dlq zset qid->time */
 char *key_hist(char *buf, const char *tid, const char *qid); /* sg:{T}:hist:QID list of events */
 char *key_retrying(char *buf, const char *tid);           /* sg:{T}:retrying set of qids */
+char *key_tenant_nets(char *buf, const char *tid);        /* sg:{T}:nets set of CIDRs */
+/* sg:authfail:ip:ADDRKEY / sg:authfail:user:SHA256(USER): AUTH failure counters */
+char *key_authfail_ip(char *buf, const char *addrkey);
+char *key_authfail_user(char *buf, const char *user);
 
 /* Validation of names that become parts of keys or protocol objects. */
 int key_valid_tenant_name(const char *name);   /* [a-z0-9][a-z0-9-]{0,62} */

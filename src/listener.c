@@ -22,6 +22,7 @@
 #include <event2/listener.h>
 
 static int fds[CONFIG_MAX_LISTEN * 4];
+static unsigned fd_flags[CONFIG_MAX_LISTEN * 4]; /* LISTEN_* of each socket */
 static int nfds;
 static struct evconnlistener *lev[CONFIG_MAX_LISTEN * 4];
 static const struct config *cfg;
@@ -58,6 +59,7 @@ int listener_bind(const struct config *c, char *err, size_t errlen)
 				freeaddrinfo(res);
 				return -1;
 			}
+			fd_flags[nfds] = la->flags;
 			fds[nfds++] = fd;
 		}
 		freeaddrinfo(res);
@@ -85,6 +87,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		return;
 	}
 	j->fd = fd;
+	j->lflags = *(const unsigned *)arg;
 	memcpy(&j->addr, sa, (size_t)salen < sizeof(j->addr) ? (size_t)salen : sizeof(j->addr));
 	j->addrlen = (socklen_t)salen;
 	STAT_ADD(sessions_current, 1);
@@ -98,7 +101,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 int listener_start(struct event_base *base)
 {
 	for (int i = 0; i < nfds; i++) {
-		lev[i] = evconnlistener_new(base, accept_cb, NULL, LEV_OPT_CLOSE_ON_FREE, -1, fds[i]);
+		lev[i] = evconnlistener_new(base, accept_cb, &fd_flags[i], LEV_OPT_CLOSE_ON_FREE, -1,
+					    fds[i]);
 		if (!lev[i])
 			return -1;
 	}

@@ -12,6 +12,7 @@
 #include "control.h"
 #include "hashpool.h"
 #include "httpd.h"
+#include "ipauth.h"
 #include "provision.h"
 #include "worker.h"
 #include "listener.h"
@@ -19,13 +20,18 @@
 #include "rconn.h"
 #include "sesgate.h"
 #include "stats.h"
+#include "smtp_session.h"
 #include "thread.h"
+#include "tls.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,9 +71,70 @@ static void stop_cb(evutil_socket_t sig, short what, void *arg)
 
 static void hup_cb(evutil_socket_t sig, short what, void *arg)
 {
-	/* stderr needs no reopening and syslog reconnects by itself; configuration
-	 * reload comes with TLS certificate reload (issue 6). */
-	log_kv(LOG_NOTICE, "sighup", "action", "none", NULL);
+	/* A renewed certificate goes live without dropping a session: new
+	 * handshakes use it, running ones keep the old.  stderr needs no
+	 * reopening and syslog reconnects by itself. */
+	char err[512];
+	if (!g_cfg->tls_cert[0]) {
+		log_kv(LOG_NOTICE, "sighup", "action", "none", NULL);
+	} else if (tls_smtp_reload(g_cfg, err, sizeof(err)) < 0) {
+		log_kv(LOG_ERR, "tls_reload_failed", "reason", err, "kept", "previous certificate",
+		       NULL);
+	} else {
+		log_kv(LOG_NOTICE, "tls_reloaded", "cert", g_cfg->tls_cert, NULL);
+	}
+}
+
+/*
+ * After every socket is bound: become `user`/`group` for good.  The control
+ * socket is handed to them first, so the daemon can still remove it and
+ * the group's members can use it.  setuid() in glibc applies to every
+ * thread of the process.
+ */
+static int drop_privileges(const struct config *c, char *err, size_t errlen)
+{
+	if (!c->user[0])
+		return 0;
+	struct passwd *pw = getpwnam(c->user);
+	if (!pw) {
+		snprintf(err, errlen, "user %s: no such user", c->user);
+		return -1;
+	}
+	uid_t uid = pw->pw_uid;
+	gid_t gid = pw->pw_gid;
+	if (c->group[0]) {
+		struct group *gr = getgrnam(c->group);
+		if (!gr) {
+			snprintf(err, errlen, "group %s: no such group", c->group);
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	if (geteuid() != 0) {
+		if (geteuid() == uid)
+			return 0; /* already that user (started by systemd's User=) */
+		snprintf(err, errlen, "user %s is set, but sesgate was not started as root",
+			 c->user);
+		return -1;
+	}
+	if (c->control_socket[0] && chown(c->control_socket, uid, gid) < 0 && errno != ENOENT) {
+		snprintf(err, errlen, "chown %s: %s", c->control_socket, strerror(errno));
+		return -1;
+	}
+	if (c->pid_file[0] && chown(c->pid_file, uid, gid) < 0 && errno != ENOENT) {
+		snprintf(err, errlen, "chown %s: %s", c->pid_file, strerror(errno));
+		return -1;
+	}
+	if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
+		snprintf(err, errlen, "cannot become %s: %s", c->user, strerror(errno));
+		return -1;
+	}
+	if (uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+		snprintf(err, errlen, "root privileges could be regained after dropping them");
+		return -1;
+	}
+	log_kv(LOG_NOTICE, "privileges_dropped", "user", c->user, NULL);
+	return 0;
 }
 
 static int daemonize(void)
@@ -137,6 +204,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sesgate: %s\n", err);
 		return 1;
 	}
+	if (test && cfg.tls_cert[0]) {
+		SSL_CTX *ctx = tls_ctx_new(&cfg, cfg.tls_cert, cfg.tls_key, err, sizeof(err));
+		if (!ctx) {
+			fprintf(stderr, "sesgate: %s: %s\n", file, err);
+			return 1;
+		}
+		SSL_CTX_free(ctx);
+	}
 	if (test) {
 		fprintf(stderr, "sesgate: configuration file %s test is successful\n", file);
 		return 0;
@@ -161,7 +236,9 @@ int main(int argc, char **argv)
 	if (rv > 0)
 		log_warn("redis not reachable at start (%s); will keep retrying, mail is refused with 451 until then", err);
 
-	if (listener_bind(&cfg, err, sizeof(err)) < 0) {
+	if (tls_smtp_init(&cfg, err, sizeof(err)) < 0 ||
+	    smtp_session_init(&cfg, err, sizeof(err)) < 0 ||
+	    listener_bind(&cfg, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		fprintf(stderr, "sesgate: %s\n", err);
 		return 1;
@@ -204,6 +281,11 @@ int main(int argc, char **argv)
 		log_err("control socket: %s", err);
 		return 1;
 	}
+	if (drop_privileges(&cfg, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		fprintf(stderr, "sesgate: %s\n", err);
+		return 1;
+	}
 	main_base = event_base_new();
 	if (!main_base || listener_start(main_base) < 0) {
 		log_err("cannot start listeners");
@@ -229,6 +311,8 @@ int main(int argc, char **argv)
 	provision_stop();
 	httpd_stop();
 	control_stop();
+	tls_smtp_fini();
+	ipauth_fini();
 	aws_teardown(); /* after every user of the identity, the control thread included */
 	hashpool_stop();
 	event_free(sigterm);

@@ -52,8 +52,18 @@ enum smtp_fsm_verdict smtp_fsm_check(enum smtp_state st, unsigned flags, enum sm
 	case SMTP_CMD_VRFY:
 		return SMTP_FSM_OK;
 	case SMTP_CMD_EXPN:
-	case SMTP_CMD_STARTTLS:
 		return SMTP_FSM_NOT_IMPL;
+	case SMTP_CMD_STARTTLS:
+		/* RFC 3207 4: after EHLO, outside a transaction, once. */
+		if (flags & SMTP_FL_TLS)
+			return SMTP_FSM_TLS_ACTIVE;
+		if (!(flags & SMTP_FL_TLS_AVAIL))
+			return SMTP_FSM_NOT_IMPL;
+		if (st == SMTP_ST_INIT)
+			return SMTP_FSM_NEED_HELO;
+		if (st != SMTP_ST_READY)
+			return SMTP_FSM_TLS_IN_TX;
+		return SMTP_FSM_OK;
 	case SMTP_CMD_AUTH:
 		if (st == SMTP_ST_INIT)
 			return SMTP_FSM_NEED_HELO;
@@ -117,6 +127,10 @@ const char *smtp_fsm_reply(enum smtp_fsm_verdict v)
 		return "503 5.5.1 Error: AUTH not allowed during a mail transaction";
 	case SMTP_FSM_NOT_IMPL:
 		return "502 5.5.1 Error: command not implemented";
+	case SMTP_FSM_TLS_ACTIVE:
+		return "503 5.5.1 Error: TLS already active";
+	case SMTP_FSM_TLS_IN_TX:
+		return "503 5.5.1 Error: STARTTLS not allowed during a mail transaction";
 	case SMTP_FSM_UNKNOWN:
 		return "500 5.5.2 Error: command not recognized";
 	case SMTP_FSM_NOT_NOW:

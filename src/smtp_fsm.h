@@ -28,6 +28,7 @@ enum {
 	SMTP_FL_EHLO = 1 << 0,    /* greeted with EHLO (extensions available) */
 	SMTP_FL_AUTHED = 1 << 1,  /* authenticated (or IP-authorized) */
 	SMTP_FL_TLS = 1 << 2,     /* TLS active */
+	SMTP_FL_TLS_AVAIL = 1 << 3, /* STARTTLS offered (a certificate is loaded) */
 };
 
 enum smtp_fsm_verdict {
@@ -42,6 +43,8 @@ enum smtp_fsm_verdict {
 	SMTP_FSM_IN_CHUNKING,    /* 503 5.5.1 only BDAT/RSET/NOOP/QUIT after BDAT */
 	SMTP_FSM_AUTH_IN_TX,     /* 503 5.5.1 AUTH not allowed during a transaction */
 	SMTP_FSM_NOT_IMPL,       /* 502 5.5.1 recognised but not implemented */
+	SMTP_FSM_TLS_ACTIVE,     /* 503 5.5.1 STARTTLS when TLS is already on */
+	SMTP_FSM_TLS_IN_TX,      /* 503 5.5.1 STARTTLS inside a transaction */
 	SMTP_FSM_UNKNOWN,        /* 500 5.5.2 unknown command */
 	SMTP_FSM_NOT_NOW,        /* internal: state does not parse commands */
 };

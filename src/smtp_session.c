@@ -16,11 +16,15 @@
  */
 #include "smtp_session.h"
 #include "auth.h"
+#include "cidr.h"
 #include "config.h"
 #include "hashpool.h"
+#include "ipauth.h"
 #include "keys.h"
+#include "sesslimit.h"
 #include "log.h"
 #include "password.h"
+#include "proxy.h"
 #include "queue.h"
 #include "rconn.h"
 #include "sesgate.h"
@@ -28,9 +32,12 @@
 #include "smtp_parse.h"
 #include "stats.h"
 #include "thread.h"
+#include "tls.h"
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,7 +48,11 @@
 #include <event2/buffer.h>
 #include <jansson.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #define READ_HIGH_WATER (256 * 1024) /* stop reading the socket above this */
 #define OUT_HIGH_WATER (256 * 1024)  /* stop parsing while this many reply octets are unsent */
@@ -69,6 +80,7 @@ struct tenant_info {
 	uint64_t max_message_size;
 	int max_recipients;
 	int not_ready;           /* state provisioning or failed: no AWS account yet */
+	int require_tls;         /* the tenant's mail only over TLS */
 	int loaded;
 };
 
@@ -76,7 +88,26 @@ struct smtp_session {
 	uint64_t id;
 	struct smtp_thread *thr;
 	const struct config *cfg;
-	struct bufferevent *bev;
+	struct bufferevent *bev; /* plain socket, or OpenSSL once TLS started */
+	int fd;
+	int tls_owns_fd;       /* the OpenSSL bufferevent closes FD */
+	int tls_pending;       /* handshake running: parse nothing */
+	int tls_starttls;      /* the handshake follows STARTTLS (else smtps) */
+	int tls_switch;        /* STARTTLS said 220: start TLS once it is flushed */
+	unsigned lflags;       /* LISTEN_* of the listener */
+	struct sockaddr_storage addr; /* the client (after PROXY: the real one) */
+	struct event *proxy_ev;
+	uint8_t pbuf[PROXY_MAX];
+	size_t plen;
+	uint64_t proxy_deadline;
+	char ipkey[CIDR_STRLEN];
+	int ip_counted;
+	char tenant_counted[TENANT_ID_LEN + 1];
+	int ip_authed;         /* the client network belongs to s->tenant */
+	uint64_t line_start_ms; /* first octet of an unfinished command line */
+	uint64_t data_start_ms; /* DATA/first BDAT: for min_data_rate */
+	long long af_ip, af_user; /* AUTH failure counts read before verifying */
+	int af_n;              /* highest failure count after this failure */
 	enum smtp_state state;
 	unsigned flags;
 	char client[INET6_ADDRSTRLEN + 8];
@@ -119,6 +150,13 @@ struct sref {
 
 static void session_process(struct smtp_session *s);
 static void session_close(struct smtp_session *s);
+static int tls_begin(struct smtp_session *s, int starttls);
+static void tls_established(struct smtp_session *s);
+static void tls_failed(struct smtp_session *s, const char *why);
+static void cmd_starttls(struct smtp_session *s, size_t arglen);
+static void line_pending(struct smtp_session *s, int partial);
+static struct smtp_session *sref_take(void *arg);
+static void resume(struct smtp_session *s);
 
 /* ------------------------------------------------------------------ */
 /* replies */
@@ -283,8 +321,16 @@ static void session_free(struct smtp_session *s)
 	session_reset_tx(s);
 	auth_clear(s);
 	tenant_clear(&s->tenant);
+	if (s->ip_counted)
+		limits_ip_release(s->ipkey);
+	if (s->tenant_counted[0])
+		limits_tenant_release(s->tenant_counted);
+	if (s->proxy_ev)
+		event_free(s->proxy_ev);
 	if (s->bev)
 		bufferevent_free(s->bev);
+	if (!s->tls_owns_fd && s->fd >= 0)
+		close(s->fd);
 	STAT_SUB(sessions_current, 1);
 	free(s);
 }
@@ -304,8 +350,9 @@ static void session_close(struct smtp_session *s)
 	if (s->state == SMTP_ST_CLOSING)
 		return;
 	s->state = SMTP_ST_CLOSING;
-	bufferevent_disable(s->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
+	if (s->bev)
+		bufferevent_disable(s->bev, EV_READ);
+	if (!s->bev || evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
 		struct timeval tv = {0, 0};
 		event_base_once(s->thr->base, -1, EV_TIMEOUT, free_later_cb, s, &tv);
 	} else {
@@ -316,14 +363,87 @@ static void session_close(struct smtp_session *s)
 /* ------------------------------------------------------------------ */
 /* AUTH */
 
+static void auth_fail_reply(struct smtp_session *s)
+{
+	set_state(s, SMTP_ST_READY);
+	reply_error(s, "535 5.7.8 Error: authentication failed");
+}
+
+static void auth_fail_delay_cb(evutil_socket_t fd, short what, void *arg);
+
+/*
+ * Counts a failure against the client address and the user name (in Redis,
+ * so every instance sees it), then answers 535 after a delay that grows
+ * with the failures before it.  The user name is counted whether or not it
+ * exists, and the reply is the same either way: nothing tells a guesser
+ * which names are real.
+ */
+struct af_ref {
+	struct smtp_thread *thr;
+	uint64_t sid;
+	int last; /* the second of the two counts: answer now */
+};
+
+static void authfail_count_cb(redisReply *r, void *arg, const char *err)
+{
+	struct af_ref *ref = arg;
+	int last = ref->last;
+	struct smtp_session *s = thread_session_get(ref->thr, ref->sid);
+	free(ref);
+	if (!s || s->state != SMTP_ST_WAIT)
+		return;
+	if (r && r->type == REDIS_REPLY_INTEGER && r->integer > s->af_n)
+		s->af_n = (int)r->integer;
+	if (!last)
+		return;
+	int n = s->af_n > 10 ? 10 : s->af_n;
+	int ms = (n - 1) * s->cfg->auth_fail_delay_ms;
+	if (ms <= 0 || session_later(s, ms, auth_fail_delay_cb) < 0) {
+		auth_fail_reply(s);
+		resume(s);
+	}
+}
+
+static const char authfail_lua[] =
+	"local n = redis.call('INCR', KEYS[1]) "
+	"if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+	"if n >= tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[3]) end "
+	"return n";
+
+static void authfail_count(struct smtp_session *s, const char *key, int limit, int last)
+{
+	struct af_ref *ref = malloc(sizeof(*ref));
+	if (!ref) {
+		if (last) {
+			auth_fail_reply(s);
+			resume(s);
+		}
+		return;
+	}
+	ref->thr = s->thr;
+	ref->sid = s->id;
+	ref->last = last;
+	char win[16], lim[16], lock[16];
+	snprintf(win, sizeof(win), "%d", s->cfg->auth_fail_window);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	snprintf(lock, sizeof(lock), "%d", s->cfg->auth_lockout);
+	const char *argv[] = {"EVAL", authfail_lua, "1", key, win, lim, lock};
+	rconn_cmd(s->thr->redis, authfail_count_cb, ref, 7, argv, NULL);
+}
+
 static void auth_fail(struct smtp_session *s, const char *why)
 {
 	STAT_INC(auth_failure);
 	log_kv(LOG_NOTICE, "auth_failed", "sid", s->sid, "client", s->client, "user",
 	       s->auth_user, "reason", why, NULL);
+	char k1[KEY_MAX], k2[KEY_MAX];
+	key_authfail_ip(k1, s->ipkey);
+	key_authfail_user(k2, s->auth_user);
 	auth_clear(s);
-	set_state(s, SMTP_ST_READY);
-	reply_error(s, "535 5.7.8 Error: authentication failed");
+	set_state(s, SMTP_ST_WAIT);
+	s->af_n = 0;
+	authfail_count(s, k1, s->cfg->auth_fail_ip_limit, 0);
+	authfail_count(s, k2, s->cfg->auth_fail_user_limit, 1);
 }
 
 static void auth_tempfail(struct smtp_session *s, const char *why)
@@ -336,6 +456,7 @@ static void auth_tempfail(struct smtp_session *s, const char *why)
 }
 
 static void resume_cb(evutil_socket_t fd, short what, void *arg);
+static void greet(struct smtp_session *s);
 
 /*
  * Continue parsing buffered input after an async step.  Always deferred to
@@ -357,8 +478,68 @@ struct tenant_load {
 	uint64_t sid;
 	int got;
 	int bad;
-	redisReply *hash_copy_unused;
+	int ip;     /* authorizing the client's network, not an AUTH */
 };
+
+/* The tenant's sending domains from an SMEMBERS reply. */
+static void tenant_set_domains(struct smtp_session *s, const redisReply *r)
+{
+	s->tenant.domains = calloc(r->elements ? r->elements : 1, sizeof(char *));
+	for (size_t i = 0; s->tenant.domains && i < r->elements; i++)
+		if (r->element[i]->str)
+			s->tenant.domains[s->tenant.ndomains++] = strdup(r->element[i]->str);
+	s->tenant.loaded = 1;
+}
+
+/* Count the session against its tenant's limit.  0, or -1 when full. */
+static int tenant_count(struct smtp_session *s)
+{
+	if (limits_tenant_acquire(s->tenant.id, s->cfg->max_sessions_per_tenant) != LIMIT_OK) {
+		STAT_INC(sessions_refused_tenant);
+		log_kv(LOG_NOTICE, "tenant_session_limit", "sid", s->sid, "client", s->client,
+		       "tenant", s->tenant.name, NULL);
+		return -1;
+	}
+	util_strlcpy(s->tenant_counted, s->tenant.id, sizeof(s->tenant_counted));
+	return 0;
+}
+
+/*
+ * The tenant of the client's network is loaded (R: its domains; BAD 1 =
+ * tenant gone, 2 = Redis failed).  The greeting waits for this, so the
+ * session's first MAIL already knows its tenant.
+ */
+static void ipauth_done(struct smtp_session *s, redisReply *r, int bad)
+{
+	if (bad == 1) {
+		/* A network left behind by a deleted tenant authorizes nothing. */
+		tenant_clear(&s->tenant);
+		greet(s);
+		return;
+	}
+	if (bad || !r || r->type != REDIS_REPLY_ARRAY) {
+		/* Greeting without the authorization would make the client's MAIL
+		 * fail with 530, a permanent error, for a passing Redis fault. */
+		tenant_clear(&s->tenant);
+		reply(s, "421 4.3.0 %s Service temporarily unavailable, try again later",
+		      s->cfg->hostname);
+		session_close(s);
+		return;
+	}
+	tenant_set_domains(s, r);
+	if (tenant_count(s) < 0) {
+		tenant_clear(&s->tenant);
+		reply(s, "421 4.7.0 %s Too many concurrent sessions for this account",
+		      s->cfg->hostname);
+		session_close(s);
+		return;
+	}
+	s->ip_authed = 1;
+	STAT_INC(ip_authorized);
+	log_kv(LOG_INFO, "ip_auth", "sid", s->sid, "client", s->client, "tenant", s->tenant.name,
+	       NULL);
+	greet(s);
+}
 
 static void tenant_hash_cb(redisReply *r, void *arg, const char *err)
 {
@@ -387,6 +568,8 @@ static void tenant_hash_cb(redisReply *r, void *arg, const char *err)
 			s->tenant.max_recipients = atoi(v);
 		else if (strcmp(k, "state") == 0)
 			s->tenant.not_ready = strcmp(v, "provisioning") == 0 || strcmp(v, "failed") == 0;
+		else if (strcmp(k, "require_tls") == 0)
+			s->tenant.require_tls = strcmp(v, "yes") == 0;
 	}
 }
 
@@ -394,10 +577,14 @@ static void tenant_domains_cb(redisReply *r, void *arg, const char *err)
 {
 	struct tenant_load *tl = arg;
 	struct smtp_session *s = thread_session_get(tl->thr, tl->sid);
-	int bad = tl->bad;
+	int bad = tl->bad, ip = tl->ip;
 	free(tl);
 	if (!s || s->state != SMTP_ST_WAIT)
 		return;
+	if (ip) {
+		ipauth_done(s, r, bad);
+		return;
+	}
 	if (bad == 1) {
 		tenant_clear(&s->tenant);
 		auth_fail(s, "tenant deleted");
@@ -410,11 +597,15 @@ static void tenant_domains_cb(redisReply *r, void *arg, const char *err)
 		resume(s);
 		return;
 	}
-	s->tenant.domains = calloc(r->elements ? r->elements : 1, sizeof(char *));
-	for (size_t i = 0; s->tenant.domains && i < r->elements; i++)
-		if (r->element[i]->str)
-			s->tenant.domains[s->tenant.ndomains++] = strdup(r->element[i]->str);
-	s->tenant.loaded = 1;
+	tenant_set_domains(s, r);
+	if (tenant_count(s) < 0) {
+		tenant_clear(&s->tenant);
+		auth_clear(s);
+		set_state(s, SMTP_ST_READY);
+		reply(s, "454 4.7.0 Too many concurrent sessions for this account, try again later");
+		resume(s);
+		return;
+	}
 	s->flags |= SMTP_FL_AUTHED;
 	util_strlcpy(s->user, s->auth_user, sizeof(s->user));
 	STAT_INC(auth_success);
@@ -426,22 +617,36 @@ static void tenant_domains_cb(redisReply *r, void *arg, const char *err)
 	resume(s);
 }
 
-static void auth_load_tenant(struct smtp_session *s)
+/* Load tenant TID into s->tenant (for AUTH, or for the client network: IP). */
+static int tenant_load(struct smtp_session *s, const char *tid, int ip)
 {
 	struct tenant_load *tl = calloc(1, sizeof(*tl));
-	if (!tl) {
-		auth_tempfail(s, "out of memory");
-		return;
-	}
+	if (!tl)
+		return -1;
 	tl->thr = s->thr;
 	tl->sid = s->id;
-	util_strlcpy(s->tenant.id, s->auth_tid, sizeof(s->tenant.id));
+	tl->ip = ip;
+	/* AUTH replaces an IP authorization: the session is one tenant's. */
+	tenant_clear(&s->tenant);
+	s->ip_authed = 0;
+	if (s->tenant_counted[0]) {
+		limits_tenant_release(s->tenant_counted);
+		s->tenant_counted[0] = '\0';
+	}
+	util_strlcpy(s->tenant.id, tid, sizeof(s->tenant.id));
 	char k1[KEY_MAX], k2[KEY_MAX];
-	const char *a1[] = {"HGETALL", key_tenant(k1, s->auth_tid)};
-	const char *a2[] = {"SMEMBERS", key_tenant_domains(k2, s->auth_tid)};
+	const char *a1[] = {"HGETALL", key_tenant(k1, tid)};
+	const char *a2[] = {"SMEMBERS", key_tenant_domains(k2, tid)};
 	/* Both go out back to back; replies come in order, the second finishes. */
 	rconn_cmd(s->thr->redis, tenant_hash_cb, tl, 2, a1, NULL);
 	rconn_cmd(s->thr->redis, tenant_domains_cb, tl, 2, a2, NULL);
+	return 0;
+}
+
+static void auth_load_tenant(struct smtp_session *s)
+{
+	if (tenant_load(s, s->auth_tid, 0) < 0)
+		auth_tempfail(s, "out of memory");
 }
 
 static void auth_hash_done(struct smtp_thread *thr, uint64_t sid, int result)
@@ -463,6 +668,35 @@ static void auth_hash_done(struct smtp_thread *thr, uint64_t sid, int result)
 static const char dummy_hash[] =
 	"pbkdf2-sha256$600000$c2VzZ2F0ZS1kdW1teQ$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
+/* One of the two failure counters read before verifying (ARG: af_ref, LAST = user). */
+static void authfail_read_cb(redisReply *r, void *arg, const char *err)
+{
+	struct af_ref *ref = arg;
+	struct smtp_session *s = thread_session_get(ref->thr, ref->sid);
+	long long v = -1;
+	if (r && r->type == REDIS_REPLY_STRING)
+		v = strtoll(r->str, NULL, 10);
+	else if (r && r->type == REDIS_REPLY_NIL)
+		v = 0;
+	if (s && s->state == SMTP_ST_WAIT)
+		*(ref->last ? &s->af_user : &s->af_ip) = v;
+	free(ref);
+}
+
+static void authfail_read(struct smtp_session *s, const char *key, int last)
+{
+	struct af_ref *ref = malloc(sizeof(*ref));
+	if (!ref) {
+		*(last ? &s->af_user : &s->af_ip) = -1;
+		return;
+	}
+	ref->thr = s->thr;
+	ref->sid = s->id;
+	ref->last = last;
+	const char *argv[] = {"GET", key};
+	rconn_cmd(s->thr->redis, authfail_read_cb, ref, 2, argv, NULL);
+}
+
 static void auth_cred_cb(redisReply *r, void *arg, const char *err)
 {
 	struct sref *ref = arg;
@@ -470,6 +704,19 @@ static void auth_cred_cb(redisReply *r, void *arg, const char *err)
 	free(ref);
 	if (!s || s->state != SMTP_ST_WAIT)
 		return;
+	if (s->af_ip >= s->cfg->auth_fail_ip_limit || s->af_user >= s->cfg->auth_fail_user_limit) {
+		/* Locked: the password is not even checked, so a guesser learns
+		 * nothing while locked, right or wrong, known user or not. */
+		STAT_INC(auth_lockouts);
+		log_kv(LOG_NOTICE, "auth_locked", "sid", s->sid, "client", s->client, "user",
+		       s->auth_user, "by", s->af_ip >= s->cfg->auth_fail_ip_limit ? "address" : "user",
+		       NULL);
+		auth_clear(s);
+		set_state(s, SMTP_ST_READY);
+		reply_error(s, "454 4.7.0 Too many authentication failures, try again later");
+		resume(s);
+		return;
+	}
 	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
 		auth_tempfail(s, err ? err : (r && r->type == REDIS_REPLY_ERROR ? r->str : "bad reply"));
 		resume(s);
@@ -498,17 +745,14 @@ static void auth_cred_cb(redisReply *r, void *arg, const char *err)
 }
 
 /* Credentials decoded: look the user up (always in Redis: revocation is instant). */
+/*
+ * Three commands go out back to back: the failure counts of the address and
+ * of the user name, then the credential.  Replies come in order, so the
+ * credential's callback sees both counts.  A name that cannot exist is
+ * looked up under a key that never does, and costs the same hash.
+ */
 static void auth_verify(struct smtp_session *s)
 {
-	if (!key_valid_username(s->auth_user)) {
-		s->auth_known = 0;
-		util_strlcpy(s->auth_stored, dummy_hash, sizeof(s->auth_stored));
-		set_state(s, SMTP_ST_WAIT);
-		if (hashpool_submit(s->thr, s->id, s->auth_pw, s->auth_pwlen, s->auth_stored,
-				    auth_hash_done) < 0)
-			auth_fail(s, "bad user name");
-		return;
-	}
 	struct sref *ref = malloc(sizeof(*ref));
 	if (!ref) {
 		auth_tempfail(s, "out of memory");
@@ -517,8 +761,13 @@ static void auth_verify(struct smtp_session *s)
 	ref->thr = s->thr;
 	ref->sid = s->id;
 	set_state(s, SMTP_ST_WAIT);
-	char k[KEY_MAX];
-	const char *argv[] = {"HMGET", key_cred(k, s->auth_user), "tenant", "hash"};
+	char k[KEY_MAX], k1[KEY_MAX], k2[KEY_MAX];
+	authfail_read(s, key_authfail_ip(k1, s->ipkey), 0);
+	authfail_read(s, key_authfail_user(k2, s->auth_user), 1);
+	const char *argv[] = {"HMGET",
+			      key_valid_username(s->auth_user) ? key_cred(k, s->auth_user)
+							       : "sg:cred:",
+			      "tenant", "hash"};
 	rconn_cmd(s->thr->redis, auth_cred_cb, ref, 4, argv, NULL);
 }
 
@@ -614,6 +863,8 @@ static void cmd_ehlo(struct smtp_session *s, const char *arg, size_t len, int eh
 	int auth = (s->flags & SMTP_FL_TLS) || s->cfg->auth_allow_plaintext;
 	reply(s, "250-%s", s->cfg->hostname);
 	reply(s, "250-PIPELINING");
+	if (!(s->flags & SMTP_FL_TLS) && tls_smtp_enabled())
+		reply(s, "250-STARTTLS");
 	reply(s, "250-SIZE %llu", (unsigned long long)max_size(s));
 	reply(s, "250-8BITMIME");
 	reply(s, "250-SMTPUTF8");
@@ -665,6 +916,12 @@ static void cmd_mail(struct smtp_session *s, const char *arg, size_t len)
 	if (m.has_size && m.size > max_size(s)) {
 		STAT_INC(limit_message_size);
 		reply_error(s, "552 5.3.4 Message size exceeds fixed maximum message size");
+		return;
+	}
+	if (s->tenant.require_tls && !(s->flags & SMTP_FL_TLS)) {
+		/* The tenant's own policy: none of its mail crosses in the clear. */
+		STAT_INC(mail_rejected);
+		reply_error(s, "530 5.7.0 Must issue a STARTTLS command first");
 		return;
 	}
 	if (s->tenant.not_ready && g_cfg->provisioning_mail == PROV_MAIL_TEMPFAIL) {
@@ -817,6 +1074,7 @@ static int tx_start_data(struct smtp_session *s, int dot)
 
 static void cmd_data(struct smtp_session *s)
 {
+	s->data_start_ms = util_mono_ms();
 	if (tx_start_data(s, 1) < 0) {
 		reply(s, "451 4.3.0 Error: out of resources");
 		return;
@@ -846,6 +1104,8 @@ static void cmd_bdat(struct smtp_session *s, const char *arg, size_t len, enum s
 		}
 		return;
 	}
+	if (!s->tx->data)
+		s->data_start_ms = util_mono_ms();
 	if (tx_start_data(s, 0) < 0) {
 		reply(s, "451 4.3.0 Error: out of resources");
 		s->bdat_discard = 1;
@@ -1168,7 +1428,12 @@ static void dispatch(struct smtp_session *s, const char *line, size_t len)
 	const char *arg;
 	size_t arglen;
 	enum smtp_cmd cmd = smtp_parse_verb(line, len, &arg, &arglen);
-	enum smtp_fsm_verdict v = smtp_fsm_check(s->state, s->flags, cmd);
+	unsigned fl = s->flags;
+	if (s->ip_authed && cmd != SMTP_CMD_AUTH)
+		fl |= SMTP_FL_AUTHED; /* AUTH may still name another identity */
+	if (tls_smtp_enabled())
+		fl |= SMTP_FL_TLS_AVAIL;
+	enum smtp_fsm_verdict v = smtp_fsm_check(s->state, fl, cmd);
 	log_debug("%s < %s", s->sid, smtp_cmd_name(cmd));
 	if (cmd == SMTP_CMD_BDAT) {
 		cmd_bdat(s, arg, arglen, v);
@@ -1220,6 +1485,9 @@ static void dispatch(struct smtp_session *s, const char *line, size_t len)
 		break;
 	case SMTP_CMD_AUTH:
 		cmd_auth(s, arg, arglen);
+		break;
+	case SMTP_CMD_STARTTLS:
+		cmd_starttls(s, arglen);
 		break;
 	default:
 		reply_error(s, smtp_fsm_reply(SMTP_FSM_UNKNOWN));
@@ -1308,6 +1576,15 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
 		session_process(s);
 }
 
+static void auth_fail_delay_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = sref_take(arg);
+	if (!s || s->state != SMTP_ST_WAIT)
+		return;
+	auth_fail_reply(s);
+	resume(s);
+}
+
 static void delay_done_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct smtp_session *s = sref_take(arg);
@@ -1317,8 +1594,50 @@ static void delay_done_cb(evutil_socket_t fd, short what, void *arg)
 	resume(s);
 }
 
+/*
+ * Slowloris: the read timeout restarts with every octet, so a client
+ * dripping one octet a minute would hold its session forever.  A command
+ * line must therefore be complete within timeout_idle of its first octet.
+ */
+static void line_pending(struct smtp_session *s, int partial)
+{
+	if (!partial) {
+		s->line_start_ms = 0;
+		return;
+	}
+	uint64_t now = util_mono_ms();
+	if (!s->line_start_ms) {
+		s->line_start_ms = now;
+	} else if (now - s->line_start_ms > (uint64_t)s->cfg->timeout_idle * 1000) {
+		STAT_INC(sessions_slow);
+		log_kv(LOG_NOTICE, "too_slow", "sid", s->sid, "client", s->client, "state",
+		       smtp_state_name(s->state), NULL);
+		reply(s, "421 4.4.2 %s Error: timeout exceeded", s->cfg->hostname);
+		session_close(s);
+	}
+}
+
+/* The same for message content: after timeout_data, at least min_data_rate. */
+static int data_too_slow(struct smtp_session *s)
+{
+	if (!s->cfg->min_data_rate || !s->tx || !s->data_start_ms || s->paused_mem)
+		return 0;
+	uint64_t el = util_mono_ms() - s->data_start_ms;
+	if (el <= (uint64_t)s->cfg->timeout_data * 1000 ||
+	    s->tx->size * 1000 / el >= (uint64_t)s->cfg->min_data_rate)
+		return 0;
+	STAT_INC(sessions_slow);
+	log_kv(LOG_NOTICE, "too_slow", "sid", s->sid, "client", s->client, "state",
+	       smtp_state_name(s->state), NULL);
+	reply(s, "421 4.4.2 %s Error: data rate too low", s->cfg->hostname);
+	session_close(s);
+	return 1;
+}
+
 static void session_process(struct smtp_session *s)
 {
+	if (!s->bev || s->tls_pending || s->tls_switch)
+		return;
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 	/* Per thread, not on the stack: sessions of a thread never nest. */
 	static __thread char line[65536 + 2];
@@ -1336,20 +1655,29 @@ static void session_process(struct smtp_session *s)
 		case SMTP_ST_WAIT:
 			return;
 		case SMTP_ST_DATA:
-			if (process_data(s, in))
+			if (process_data(s, in)) {
+				if (s->state == SMTP_ST_DATA)
+					data_too_slow(s);
 				return;
+			}
 			continue;
 		case SMTP_ST_BDAT:
-			if (process_bdat(s, in))
+			if (process_bdat(s, in)) {
+				if (s->state == SMTP_ST_BDAT)
+					data_too_slow(s);
 				return;
+			}
 			continue;
 		default:
 			break;
 		}
 		size_t len = 0;
 		int r = read_line(s, in, line, sizeof(line), &len);
-		if (r == 0)
+		if (r == 0) {
+			line_pending(s, evbuffer_get_length(in) > 0);
 			return;
+		}
+		s->line_start_ms = 0;
 		if (r < 0)
 			continue;
 		if (s->state == SMTP_ST_AUTH)
@@ -1371,6 +1699,13 @@ static void read_cb(struct bufferevent *bev, void *arg)
 static void write_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtp_session *s = arg;
+	if (s->tls_switch) {
+		/* "220 Ready to start TLS" and every reply before it are out. */
+		s->tls_switch = 0;
+		if (tls_begin(s, 1) < 0)
+			session_close(s);
+		return;
+	}
 	if (s->out_blocked) {
 		s->out_blocked = 0;
 		resume(s);
@@ -1385,6 +1720,14 @@ static void write_cb(struct bufferevent *bev, void *arg)
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct smtp_session *s = arg;
+	if (what & BEV_EVENT_CONNECTED) {
+		tls_established(s);
+		return;
+	}
+	if (s->tls_pending && (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))) {
+		tls_failed(s, what & BEV_EVENT_TIMEOUT ? "timeout" : NULL);
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (s->state == SMTP_ST_CLOSING) {
 			if (s->close_after_flush) /* client stopped reading our last reply */
@@ -1425,6 +1768,254 @@ static void format_client(const struct sockaddr_storage *ss, char *out, size_t l
 	}
 }
 
+/* ------------------------------------------------------------------ */
+/* start: PROXY header, limits, TLS, IP authorization, greeting */
+
+static struct cidr_list *proxy_nets; /* from proxy_trusted; read-only after init */
+
+int smtp_session_init(const struct config *cfg, char *err, size_t errlen)
+{
+	proxy_nets = calloc(1, sizeof(*proxy_nets));
+	if (!proxy_nets || cidr_list_parse(cfg->proxy_trusted, proxy_nets, err, errlen) < 0)
+		return -1;
+	ipauth_init(cfg);
+	return 0;
+}
+
+static void greet(struct smtp_session *s)
+{
+	set_state(s, SMTP_ST_INIT);
+	if (s->thr->stopping) {
+		reply(s, "421 4.3.2 %s Service shutting down", s->cfg->hostname);
+		session_close(s);
+		return;
+	}
+	reply(s, "220 %s ESMTP sesgate", s->cfg->hostname);
+	resume(s);
+}
+
+static void tls_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = sref_take(arg);
+	if (s && s->tls_pending)
+		tls_failed(s, "timeout");
+}
+
+/*
+ * Put the session's socket under TLS: the plain bufferevent is freed (with
+ * whatever it had buffered: after STARTTLS that is plaintext the client had
+ * no right to send, RFC 3207 section 4.2) and an OpenSSL one takes the
+ * socket over.  Replies written before the handshake ends go out after it.
+ */
+static int tls_begin(struct smtp_session *s, int starttls)
+{
+	SSL *ssl = tls_smtp_ssl_new();
+	struct bufferevent *b =
+		ssl ? bufferevent_openssl_socket_new(s->thr->base, s->fd, ssl,
+						     BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE)
+		    : NULL;
+	if (!b) {
+		if (ssl)
+			SSL_free(ssl);
+		STAT_INC(tls_failures);
+		log_kv(LOG_ERR, "tls_failed", "sid", s->sid, "client", s->client, "reason",
+		       "cannot start TLS", NULL);
+		return -1;
+	}
+	if (s->bev) {
+		struct evbuffer *in = bufferevent_get_input(s->bev);
+		if (evbuffer_get_length(in)) {
+			STAT_INC(starttls_pipelined);
+			log_kv(LOG_NOTICE, "starttls_pipelined", "sid", s->sid, "client", s->client,
+			       NULL);
+		}
+		bufferevent_free(s->bev);
+	}
+	s->bev = b;
+	s->tls_owns_fd = 1;
+	s->tls_pending = 1;
+	s->tls_starttls = starttls;
+	bufferevent_openssl_set_allow_dirty_shutdown(b, 1);
+	bufferevent_setcb(b, read_cb, write_cb, event_cb, s);
+	bufferevent_setwatermark(b, EV_READ, 0, READ_HIGH_WATER);
+	bufferevent_enable(b, EV_READ | EV_WRITE);
+	session_later(s, s->cfg->tls_handshake_timeout * 1000, tls_timeout_cb);
+	return 0;
+}
+
+static void tls_established(struct smtp_session *s)
+{
+	if (!s->tls_pending)
+		return;
+	SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+	s->tls_pending = 0;
+	s->flags |= SMTP_FL_TLS;
+	STAT_INC(tls_handshakes);
+	log_kv(LOG_INFO, "tls", "sid", s->sid, "client", s->client, "version",
+	       ssl ? SSL_get_version(ssl) : "?", "cipher", ssl ? SSL_get_cipher_name(ssl) : "?",
+	       NULL);
+	if (s->tls_starttls) {
+		/* RFC 3207 4.2: forget everything learned in the clear; the
+		 * client starts over with EHLO. */
+		s->helo[0] = '\0';
+		s->flags &= ~(unsigned)SMTP_FL_EHLO;
+		session_reset_tx(s);
+		auth_clear(s);
+		set_state(s, SMTP_ST_INIT);
+	}
+	resume(s);
+}
+
+static void tls_failed(struct smtp_session *s, const char *why)
+{
+	char buf[160] = "";
+	unsigned long e;
+	while (s->bev && (e = bufferevent_get_openssl_error(s->bev)))
+		ERR_error_string_n(e, buf, sizeof(buf));
+	STAT_INC(tls_failures);
+	log_kv(LOG_NOTICE, "tls_failed", "sid", s->sid, "client", s->client, "reason",
+	       why ? why : buf[0] ? buf : "connection closed during handshake", NULL);
+	s->tls_pending = 0;
+	s->state = SMTP_ST_CLOSING;
+	s->close_after_flush = 0;
+	struct timeval tv = {0, 0};
+	event_base_once(s->thr->base, -1, EV_TIMEOUT, free_later_cb, s, &tv);
+}
+
+static void cmd_starttls(struct smtp_session *s, size_t arglen)
+{
+	if (arglen) {
+		reply_error(s, "501 5.5.4 Syntax: STARTTLS");
+		return;
+	}
+	reply(s, "220 2.0.0 Ready to start TLS");
+	/* Nothing more is read in the clear: the switch happens in write_cb
+	 * once the reply is flushed, and what was pipelined after STARTTLS
+	 * dies with the plain bufferevent (the CVE-2011-0411 injection). */
+	set_state(s, SMTP_ST_WAIT);
+	bufferevent_disable(s->bev, EV_READ);
+	s->tls_switch = 1;
+}
+
+/* The real client address is known: limits, TLS, IP authorization, greeting. */
+static void session_begin(struct smtp_session *s)
+{
+	format_client(&s->addr, s->client, sizeof(s->client));
+	cidr_addr_key((const struct sockaddr *)&s->addr, s->ipkey, sizeof(s->ipkey));
+	log_kv(LOG_INFO, "connect", "sid", s->sid, "client", s->client, NULL);
+	if (!s->bev) {
+		s->bev = bufferevent_socket_new(s->thr->base, s->fd, 0);
+		if (!s->bev) {
+			session_close(s);
+			return;
+		}
+		bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
+		bufferevent_setwatermark(s->bev, EV_READ, 0, READ_HIGH_WATER);
+		bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	}
+	set_state(s, SMTP_ST_WAIT);
+	if ((s->lflags & LISTEN_SMTPS) && tls_begin(s, 0) < 0) {
+		session_close(s);
+		return;
+	}
+	enum limit_result lr = limits_ip_acquire(s->ipkey, s->cfg->max_sessions_per_ip,
+						 s->cfg->max_connect_rate, util_mono_ms());
+	if (lr != LIMIT_OK) {
+		if (lr == LIMIT_SESSIONS)
+			STAT_INC(sessions_refused_ip);
+		else
+			STAT_INC(sessions_refused_rate);
+		log_kv(LOG_NOTICE, "client_limit", "sid", s->sid, "client", s->client, "limit",
+		       lr == LIMIT_SESSIONS ? "max_sessions_per_ip" : "max_connect_rate", NULL);
+		reply(s, lr == LIMIT_SESSIONS
+				 ? "421 4.7.0 %s Too many connections from your address"
+				 : "421 4.7.0 %s Connection rate limit exceeded, try again later",
+		      s->cfg->hostname);
+		session_close(s);
+		return;
+	}
+	s->ip_counted = 1;
+	char tid[TENANT_ID_LEN + 1];
+	if (ipauth_lookup((const struct sockaddr *)&s->addr, tid) && tenant_load(s, tid, 1) == 0)
+		return; /* ipauth_done() greets */
+	greet(s);
+}
+
+static void proxy_timeout(struct smtp_session *s, const char *why)
+{
+	STAT_INC(proxy_refused);
+	log_kv(LOG_NOTICE, "proxy_refused", "sid", s->sid, "client", s->client, "reason", why,
+	       NULL);
+	session_close(s);
+}
+
+/*
+ * The PROXY header is read straight from the socket, exactly as many
+ * octets as it can still need (one at a time for v1, which ends at its
+ * CRLF), so not one octet after it is taken: those belong to the SMTP
+ * client, or to its TLS handshake on an smtps listener.
+ */
+static size_t proxy_want(const struct smtp_session *s)
+{
+	if (s->plen == 0 || s->pbuf[0] == 'P')
+		return 1;
+	if (s->plen < 16)
+		return 16 - s->plen;
+	size_t total = 16 + ((size_t)s->pbuf[14] << 8 | s->pbuf[15]);
+	if (total > sizeof(s->pbuf))
+		return 0;
+	return total - s->plen;
+}
+
+static void proxy_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+	if (s->state == SMTP_ST_CLOSING)
+		return;
+	for (;;) {
+		if (util_mono_ms() >= s->proxy_deadline) {
+			proxy_timeout(s, "timeout");
+			return;
+		}
+		size_t want = proxy_want(s);
+		if (want == 0 || s->plen + want > sizeof(s->pbuf)) {
+			proxy_timeout(s, "header too long");
+			return;
+		}
+		ssize_t n = recv(fd, s->pbuf + s->plen, want, 0);
+		if (n == 0) {
+			proxy_timeout(s, "closed before the header");
+			return;
+		}
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				break;
+			proxy_timeout(s, strerror(errno));
+			return;
+		}
+		s->plen += (size_t)n;
+		struct proxy_info pi;
+		size_t used = 0;
+		char why[128] = "";
+		enum proxy_result r = proxy_parse(s->pbuf, s->plen, &pi, &used, why, sizeof(why));
+		if (r == PROXY_BAD) {
+			proxy_timeout(s, why[0] ? why : "bad header");
+			return;
+		}
+		if (r == PROXY_OK) {
+			event_free(s->proxy_ev);
+			s->proxy_ev = NULL;
+			if (!pi.local)
+				memcpy(&s->addr, &pi.src, sizeof(s->addr));
+			session_begin(s);
+			return;
+		}
+	}
+	uint64_t left = s->proxy_deadline - util_mono_ms();
+	struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
+	event_add(s->proxy_ev, &tv);
+}
+
 void smtp_session_accept(struct smtp_thread *thr, void *arg)
 {
 	struct accept_job *j = arg;
@@ -1437,35 +2028,47 @@ void smtp_session_accept(struct smtp_thread *thr, void *arg)
 	}
 	s->thr = thr;
 	s->cfg = thr->cfg;
-	format_client(&j->addr, s->client, sizeof(s->client));
-	s->bev = bufferevent_socket_new(thr->base, j->fd, BEV_OPT_CLOSE_ON_FREE);
+	s->fd = j->fd;
+	s->lflags = j->lflags;
+	memcpy(&s->addr, &j->addr, sizeof(s->addr));
 	free(j);
 	s->id = thread_session_add(thr, s);
-	if (!s->bev || !s->id) {
-		if (s->bev)
-			bufferevent_free(s->bev);
+	if (!s->id) {
+		close(s->fd);
 		free(s);
 		STAT_SUB(sessions_current, 1);
 		return;
 	}
 	snprintf(s->sid, sizeof(s->sid), "%d.%llx", thr->idx, (unsigned long long)s->id);
-	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, READ_HIGH_WATER);
-	s->state = SMTP_ST_INIT;
-	set_state(s, SMTP_ST_INIT);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	STAT_INC(sessions_total);
-	log_kv(LOG_INFO, "connect", "sid", s->sid, "client", s->client, NULL);
-	if (thr->stopping) {
-		reply(s, "421 4.3.2 %s Service shutting down", s->cfg->hostname);
-		session_close(s);
+	s->state = SMTP_ST_WAIT;
+	if (!(s->lflags & LISTEN_PROXY)) {
+		session_begin(s);
 		return;
 	}
-	reply(s, "220 %s ESMTP sesgate", s->cfg->hostname);
+	/* Only the configured load balancers may speak for someone else. */
+	format_client(&s->addr, s->client, sizeof(s->client));
+	if (!cidr_list_match(proxy_nets, (const struct sockaddr *)&s->addr)) {
+		proxy_timeout(s, "peer not in proxy_trusted");
+		return;
+	}
+	s->proxy_deadline = util_mono_ms() + (uint64_t)s->cfg->proxy_timeout * 1000;
+	s->proxy_ev = event_new(thr->base, s->fd, EV_READ, proxy_read_cb, s);
+	struct timeval tv = {s->cfg->proxy_timeout, 0};
+	if (!s->proxy_ev || event_add(s->proxy_ev, &tv) < 0)
+		session_close(s);
 }
 
 void smtp_session_tick(struct smtp_thread *thr)
 {
+	static __thread uint64_t next_refresh;
+	if (thr->idx == 0) {
+		uint64_t now = util_mono_ms();
+		if (now >= next_refresh) {
+			next_refresh = now + 1000;
+			ipauth_refresh(thr->redis);
+		}
+	}
 	for (uint32_t i = 0; i < thr->nslots; i++) {
 		struct smtp_session *s = thr->slots[i];
 		if (!s || !s->paused_mem)
@@ -1473,7 +2076,8 @@ void smtp_session_tick(struct smtp_thread *thr)
 		if (STAT_GET(data_memory) > s->cfg->max_data_memory && atomic_load(&overlimit_owner))
 			return;
 		s->paused_mem = 0;
-		bufferevent_enable(s->bev, EV_READ);
+		if (s->bev)
+			bufferevent_enable(s->bev, EV_READ);
 		session_process(s);
 	}
 }

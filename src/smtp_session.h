@@ -8,12 +8,18 @@
 #include <sys/socket.h>
 
 struct smtp_thread;
+struct config;
+#include <stddef.h>
 
 struct accept_job {
 	int fd;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
+	unsigned lflags;   /* LISTEN_* of the listener that accepted it */
 };
+
+/* Once at start, before the threads: networks from the configuration.  0 or -1. */
+int smtp_session_init(const struct config *cfg, char *err, size_t errlen);
 
 /* thread_fn: adopt an accepted socket (ARG is a malloc'ed accept_job). */
 void smtp_session_accept(struct smtp_thread *thr, void *arg);

@@ -14,6 +14,16 @@
 	X(sessions_refused_full, "connections refused with 421: max_sessions")   \
 	X(sessions_timeout, "sessions ended by idle or DATA timeout")            \
 	X(sessions_errors_limit, "sessions ended by the error budget")           \
+	X(sessions_refused_ip, "sessions refused: max_sessions_per_ip")         \
+	X(sessions_refused_rate, "sessions refused: max_connect_rate")          \
+	X(sessions_refused_tenant, "sessions refused: max_sessions_per_tenant") \
+	X(sessions_slow, "sessions ended for sending too slowly (slowloris)")   \
+	X(tls_handshakes, "TLS handshakes completed")                           \
+	X(tls_failures, "TLS handshakes that failed or timed out")              \
+	X(starttls_pipelined, "plaintext discarded after STARTTLS (injection)") \
+	X(proxy_refused, "PROXY listener connections refused (untrusted or bad header)") \
+	X(auth_lockouts, "AUTH refused: address or user name locked out")       \
+	X(ip_authorized, "sessions authorized by client network")               \
 	X(auth_success, "successful AUTH")                                       \
 	X(auth_failure, "failed AUTH")                                           \
 	X(auth_cache_hits, "AUTH verified from the cache")                       \

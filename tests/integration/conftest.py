@@ -2,6 +2,7 @@
 real sesgate binary from the build directory ($SESGATE_BUILD, default
 build/).  Every process a test starts is stopped by PID at teardown, and
 sesgate's log is checked for sanitizer reports."""
+import base64
 import json
 import os
 import shutil
@@ -23,6 +24,44 @@ from awsdouble.client import AwsDouble  # noqa: E402
 # The gateway's own (static) AWS key in the test double.
 GATEWAY_KEY = "AKIAGATEWAYTEST00001"
 GATEWAY_SECRET = "gatewaySecretForTheTestDoubleOnly0000001"
+
+
+# Every secret a test hands to sesgate (passwords, AUTH payloads, AWS keys
+# and session tokens).  Each gateway's whole log is searched for all of
+# them when the gateway stops: a secret in a log fails the test that
+# caused it.
+SECRETS = {GATEWAY_SECRET}
+_AWS = []
+
+
+def note_secret(*values):
+    for v in values:
+        if v and len(v) >= 8:
+            SECRETS.add(v)
+
+
+def note_login(user, password):
+    """A password and the AUTH PLAIN / LOGIN payloads that carry it."""
+    note_secret(password,
+                base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode(),
+                base64.b64encode(password.encode()).decode())
+
+
+def known_secrets():
+    out = set(SECRETS)
+    for d in _AWS:
+        try:
+            for rec in d.credentials().values():
+                note_secret(rec.get("secret"), rec.get("token"))
+                out.update(v for v in (rec.get("secret"), rec.get("token")) if v)
+        except Exception:
+            pass
+    return out
+
+
+def assert_no_secrets(text, where):
+    for sec in known_secrets():
+        assert sec not in text, "a secret (%s...) is in %s" % (sec[:4], where)
 
 
 def free_port():
@@ -100,10 +139,13 @@ class Sesgate:
             "workers": "0",
         }
         self.env = env
+        extra = overrides.pop("extra", "")
         opts.update({k: str(v) for k, v in overrides.items()})
         with open(self.conf, "w") as f:
             for k, v in opts.items():
                 f.write("%s %s\n" % (k, v))
+            # Raw lines: a second listen, say.
+            f.write(extra)
         self.proc = None
 
     def start(self, wait=True):
@@ -196,6 +238,7 @@ def make_gateway(tmp_path, redis):
         assert "AddressSanitizer" not in log, log[-4000:]
         assert "LeakSanitizer" not in log, log[-4000:]
         assert "runtime error:" not in log, log[-4000:]
+        assert_no_secrets(log, g.log)
 
 
 @pytest.fixture
@@ -220,6 +263,7 @@ def tenant_factory(gateway):
             args += ["--domain", d]
         g.ctl(*args)
         _, cred = g.ctl("cred", "add", name)
+        note_login(cred["username"], cred["password"])
         return Tenant(name, list(domains), cred["username"], cred["password"])
     return make
 
@@ -295,7 +339,9 @@ def raw_field(redis, key, field):
 def aws_session():
     d = AwsDouble()
     d.start()
+    _AWS.append(d)
     yield d
+    _AWS.remove(d)
     d.stop()
 
 
@@ -359,6 +405,21 @@ def provision(gw, aws, tenant, account, external_id=None, **account_settings):
     if external_id:
         gw.ctl("tenant", "set", tenant.name, "external_id", external_id)
     return role
+
+
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory):
+    """A self-signed certificate for mx.sesgate.test: (cert, key) paths,
+    the key readable by its owner only (sesgate refuses anything else)."""
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = str(d / "cert.pem"), str(d / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30",
+                    "-subj", "/CN=mx.sesgate.test", "-addext",
+                    "subjectAltName=DNS:mx.sesgate.test,IP:127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    return cert, key
 
 
 def wait_for(pred, timeout=20.0, step=0.05):

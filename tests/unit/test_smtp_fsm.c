@@ -87,6 +87,20 @@ static void test_not_implemented(void **st)
 {
 	assert_int_equal(smtp_fsm_check(SMTP_ST_READY, 0, SMTP_CMD_EXPN), SMTP_FSM_NOT_IMPL);
 	assert_int_equal(smtp_fsm_check(SMTP_ST_READY, 0, SMTP_CMD_STARTTLS), SMTP_FSM_NOT_IMPL);
+	/* STARTTLS with a certificate: after EHLO, outside a transaction, once */
+	assert_int_equal(smtp_fsm_check(SMTP_ST_READY, SMTP_FL_TLS_AVAIL, SMTP_CMD_STARTTLS),
+			 SMTP_FSM_OK);
+	assert_int_equal(smtp_fsm_check(SMTP_ST_INIT, SMTP_FL_TLS_AVAIL, SMTP_CMD_STARTTLS),
+			 SMTP_FSM_NEED_HELO);
+	assert_int_equal(smtp_fsm_check(SMTP_ST_MAIL, SMTP_FL_TLS_AVAIL, SMTP_CMD_STARTTLS),
+			 SMTP_FSM_TLS_IN_TX);
+	assert_int_equal(smtp_fsm_check(SMTP_ST_RCPT, SMTP_FL_TLS_AVAIL, SMTP_CMD_STARTTLS),
+			 SMTP_FSM_TLS_IN_TX);
+	assert_int_equal(smtp_fsm_check(SMTP_ST_READY, SMTP_FL_TLS_AVAIL | SMTP_FL_TLS,
+					 SMTP_CMD_STARTTLS),
+			 SMTP_FSM_TLS_ACTIVE);
+	assert_int_equal(smtp_fsm_check(SMTP_ST_CHUNKING, SMTP_FL_TLS_AVAIL, SMTP_CMD_STARTTLS),
+			 SMTP_FSM_IN_CHUNKING);
 	assert_string_equal(smtp_state_name(SMTP_ST_CHUNKING), "chunking");
 }
 
