@@ -35,7 +35,9 @@
 
 #define LINE_MAX_OCTETS   4096        /* longest accepted line, without LF */
 #define FILE_MAX_OCTETS   (1 << 20)   /* a config file is never this big */
-#define MAX_TOKENS        4           /* name + values kept; more are counted */
+#define MAX_TOKENS        5           /* name + values kept; more are counted */
+#define MAX_VALUES        (MAX_TOKENS - 2) /* most values a directive takes: one
+					    more token must fit for the error */
 #define SMTP_THREADS_MAX  256
 #define SECRET_MASK       "********"
 
@@ -250,7 +252,7 @@ static const struct option options[] = {
 	{.name = "auth_lockout", .type = T_SECS, FIELD(auth_lockout), .def = "15m", .min = 1,
 	 .max = 7 * 86400, .help = "how long a locked address or user name stays locked"},
 	{.name = "auth_fail_delay", .type = T_MSECS, FIELD(auth_fail_delay_ms), .def = "500ms",
-	 .min = 0, .max = 10000, .help = "535 replies wait this long per earlier failure (up to 10)"},
+	 .min = 0, .max = 10000, .help = "535 replies wait this long per earlier failure (at most 9 times)"},
 
 	/* PROXY protocol */
 	{.name = "proxy_trusted", .type = T_STRING, FIELD(proxy_trusted), .def = "",
@@ -1340,7 +1342,10 @@ static void apply_defaults(struct config *cfg)
 			snprintf(buf, sizeof(buf), "%s", o->def);
 			argc = tokenize(buf, argv, MAX_TOKENS, why, sizeof(why));
 		}
-		if (argc < 1 || set_option(cfg, o, argc, argv, 1, why, sizeof(why)) < 0) {
+		if (o->maxargs > MAX_VALUES)
+			snprintf(why, sizeof(why), "maxargs above %d", MAX_VALUES);
+		if (o->maxargs > MAX_VALUES || argc < 1 ||
+		    set_option(cfg, o, argc, argv, 1, why, sizeof(why)) < 0) {
 			/* A bad table row is a bug; the unit tests hit this first. */
 			fprintf(stderr, "config: bad built-in default for %s: %s\n", o->name, why);
 			abort();

@@ -557,7 +557,19 @@ static void test_listen_errors(void **state)
 	expect_err("listen 999.1.1.1:25",
 		   "t.conf:1: listen: \"999.1.1.1\" is not a host name or IPv4 address");
 	expect_err("listen a/b:25", "t.conf:1: listen: \"a/b\" is not a host name or IPv4 address");
-	expect_err("listen 25 587", "t.conf:1: listen: unexpected extra value \"587\"");
+	expect_err("listen 25 587", "t.conf:1: listen: unknown listener option \"587\" (smtps, proxy)");
+	expect_err("listen 25 smtps smtps", "t.conf:1: listen: \"smtps\" given twice");
+	expect_err("listen 25 proxy smtps tls", "t.conf:1: listen: unexpected extra value \"tls\"");
+	expect_err("listen 25 smtps", "t.conf:1: listen *:25 smtps needs tls_cert and tls_key");
+	expect_err("listen 25 proxy",
+		   "t.conf:1: listen *:25 proxy needs proxy_trusted (the load balancers allowed "
+		   "to send PROXY headers)");
+	expect_err("proxy_trusted \"10.0.0.0/8 300.1.1.1\"", "t.conf:1: proxy_trusted: bad network \"300.1.1.1\"");
+	expect_err("tls_min_protocol TLSv1.1", "t.conf:1: tls_min_protocol: \"TLSv1.1\" is not one of TLSv1.2, TLSv1.3");
+	expect_err("tls_ciphers NOTACIPHER", "t.conf:1: tls_ciphers: \"NOTACIPHER\" names no cipher OpenSSL knows");
+	expect_err("tls_key /k.pem", "t.conf:1: tls_cert and tls_key go together");
+	expect_err("user no-such-user-xyz", "t.conf:1: user: no such user \"no-such-user-xyz\"");
+	expect_err("group nogroup", "t.conf:1: group needs user");
 }
 
 /* ---- queue_durability -------------------------------------------------- */
