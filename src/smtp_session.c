@@ -2088,6 +2088,12 @@ void smtp_session_shutdown_all(struct smtp_thread *thr)
 		struct smtp_session *s = thr->slots[i];
 		if (!s || s->state == SMTP_ST_CLOSING)
 			continue;
+		if (s->proxy_ev || s->tls_pending) {
+			/* Nothing can be said to a client not yet heard or not
+			 * yet encrypted: just close. */
+			session_close(s);
+			continue;
+		}
 		switch (s->state) {
 		case SMTP_ST_DATA:
 		case SMTP_ST_BDAT:

@@ -184,3 +184,52 @@ def test_long_session_under_valgrind(tmp_path, redis, tls_cert, tenant_factory, 
     assert "ERROR SUMMARY: 0 errors" in report, report[-6000:]
     m = re.search(r"definitely lost: ([\d,]+) bytes", report)
     assert m is None or m.group(1) == "0", report[-6000:]
+
+
+def test_secrets_never_in_ctl_output_metrics_or_log(make_gateway, tenant_factory, tls_cert):
+    """Passwords, AUTH payloads, stored hashes and webhook secrets stay out of
+    everything an operator reads: sesgatectl (table and JSON), /metrics and
+    the log, after they have all been used."""
+    import base64
+    import urllib.request
+    from conftest import free_port, note_secret
+    hport = free_port()
+    g = make_gateway(http_listen="127.0.0.1:%d" % hport, tls_cert=tls_cert[0],
+                     tls_key=tls_cert[1], auth_allow_plaintext="no")
+    t = tenant_factory(gw=g)
+    hook_secret = "whsec-" + "q7" * 16
+    note_secret(hook_secret)
+    g.ctl("tenant", "set", t.name, "webhook_url", "https://hooks.example/x")
+    g.ctl("tenant", "set", t.name, "webhook_secret", hook_secret)
+    stored = g.redis.cli("HGET", "sg:cred:" + t.user, "hash")
+    assert stored.startswith("pbkdf2")
+    ctx = ssl.create_default_context(cafile=tls_cert[0])
+    with smtplib.SMTP("127.0.0.1", g.port, timeout=10) as c:
+        c.ehlo("client.test")
+        c.starttls(context=ctx)
+        c.ehlo("client.test")
+        c.login(t.user, t.password)                       # AUTH PLAIN
+        c.sendmail("alice@acme.example", ["bob@dest.example"], simple_message())
+    with smtplib.SMTP("127.0.0.1", g.port, timeout=10) as c:
+        c.ehlo("client.test")
+        c.starttls(context=ctx)
+        c.ehlo("client.test")
+        c.user, c.password = t.user, t.password
+        c.auth("LOGIN", c.auth_login)                     # AUTH LOGIN
+        code, _ = c.docmd("AUTH", "PLAIN " + base64.b64encode(
+            b"\0" + t.user.encode() + b"\0wrong-" + t.password.encode()).decode())
+        assert code == 503                                # already authenticated
+    outputs = []
+    for args in (["tenant", "show", t.name], ["tenant", "list"], ["cred", "list", t.name],
+                 ["status"], ["queue", "stats"]):
+        for fmt in (["--json"], []):
+            p = subprocess.run([os.path.join(os.path.dirname(SESGATE), "sesgatectl"), "-s",
+                                g.sock] + fmt + args, capture_output=True, text=True, timeout=30)
+            assert p.returncode == 0, p.stderr
+            outputs.append(p.stdout + p.stderr)
+    outputs.append(urllib.request.urlopen("http://127.0.0.1:%d/metrics" % hport,
+                                          timeout=10).read().decode())
+    outputs.append(g.read_log())
+    for text in outputs:
+        for secret in (t.password, hook_secret, stored, stored.split("$")[-1]):
+            assert secret not in text, text[:2000]
