@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,6 +19,8 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static SSL_CTX *smtp_ctx;
+/* Asked for every SMTP command: an atomic, not the mutex. */
+static _Atomic int smtp_on;
 
 static void ssl_error(const char *what, const char *path, char *err, size_t errlen)
 {
@@ -86,6 +89,7 @@ int tls_smtp_init(const struct config *cfg, char *err, size_t errlen)
 	SSL_CTX *old = smtp_ctx;
 	smtp_ctx = ctx;
 	pthread_mutex_unlock(&lock);
+	atomic_store(&smtp_on, 1);
 	SSL_CTX_free(old);
 	return 0;
 }
@@ -97,10 +101,7 @@ int tls_smtp_reload(const struct config *cfg, char *err, size_t errlen)
 
 int tls_smtp_enabled(void)
 {
-	pthread_mutex_lock(&lock);
-	int on = smtp_ctx != NULL;
-	pthread_mutex_unlock(&lock);
-	return on;
+	return atomic_load(&smtp_on);
 }
 
 SSL *tls_smtp_ssl_new(void)
@@ -116,6 +117,7 @@ void tls_smtp_fini(void)
 	pthread_mutex_lock(&lock);
 	SSL_CTX *old = smtp_ctx;
 	smtp_ctx = NULL;
+	atomic_store(&smtp_on, 0);
 	pthread_mutex_unlock(&lock);
 	SSL_CTX_free(old);
 }
