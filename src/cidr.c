@@ -11,6 +11,7 @@
 #include "cidr.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -171,8 +172,8 @@ int cidr_match(const struct cidr *c, const struct sockaddr *sa)
 	uint8_t a[16];
 	int family;
 
-	if (!c || addr_from_sa(sa, &family, a) < 0 || family != c->family ||
-	    c->prefix < 0 || c->prefix > family_bits(family))
+	if (!c || addr_from_sa(sa, &family, a) < 0 || family != c->family || c->prefix < 0 ||
+	    c->prefix > family_bits(family))
 		return 0;
 	return addr_prefix_eq(a, c->addr, c->prefix);
 }
@@ -184,8 +185,8 @@ int cidr_best(const struct cidr *v, size_t n, const struct sockaddr *sa)
 
 	if (!v || addr_from_sa(sa, &family, a) < 0)
 		return -1;
-	/* The index is an int: stop at INT_MAX (~0u / 2). */
-	for (size_t i = 0; i < n && i <= (size_t)(~0u / 2); i++) {
+	/* The index is an int; no configuration holds INT_MAX networks. */
+	for (size_t i = 0; i < n && i <= (size_t)INT_MAX; i++) {
 		const struct cidr *c = &v[i];
 		if (c->family != family || c->prefix < 0 || c->prefix > family_bits(family))
 			continue;
@@ -311,7 +312,7 @@ void cidr_addr_key(const struct sockaddr *sa, char *out, size_t len)
 	else {
 		addr_mask(a, 64);
 		w = inet_ntop(AF_INET6, a, host, sizeof(host)) ? snprintf(out, len, "%s/64", host)
-		                                                : -1;
+		                                               : -1;
 	}
 	if (w < 0 || (size_t)w >= len)
 		out[0] = '\0';

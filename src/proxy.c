@@ -41,8 +41,7 @@ static enum proxy_result bad(char *why, size_t whylen, const char *msg)
 	return PROXY_BAD;
 }
 
-static void set_in(struct sockaddr_storage *ss, socklen_t *sslen, const uint8_t a[4],
-                   uint16_t port)
+static void set_in(struct sockaddr_storage *ss, socklen_t *sslen, const uint8_t a[4], uint16_t port)
 {
 	struct sockaddr_in sin;
 
@@ -88,9 +87,10 @@ static int v1_char_ok(enum v1_kind kind, uint8_t c)
 		return ch_is_digit(c) || c == '.' || c == ' ';
 	case V1_TCP6:
 		return ch_is_hex(c) || c == ':' || c == '.' || c == ' ';
-	default:
+	case V1_UNKNOWN:
 		return c >= 0x20 && c < 0x7f;
 	}
+	return 0;
 }
 
 /* Decimal of 1..MAXDIG digits, no leading zero, at most MAX.  -1 if not. */
@@ -188,7 +188,7 @@ static enum proxy_result v1_parse(const uint8_t *buf, size_t len, struct proxy_i
                                   size_t *consumed, char *why, size_t whylen)
 {
 	static const struct {
-		const char *word; /* with the space that must follow, but UNKNOWN's */
+		const char *word; /* TCPx with its space; UNKNOWN may end the line */
 		enum v1_kind kind;
 	} words[] = {{"TCP4 ", V1_TCP4}, {"TCP6 ", V1_TCP6}, {"UNKNOWN", V1_UNKNOWN}};
 	const size_t sig = sizeof(v1_sig) - 1;

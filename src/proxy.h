@@ -32,7 +32,7 @@ enum proxy_result {
 };
 
 struct proxy_info {
-	int local; /* LOCAL or UNKNOWN: keep the socket's own addresses */
+	int local;                        /* LOCAL or UNKNOWN: keep the socket's own addresses */
 	struct sockaddr_storage src, dst; /* AF_INET or AF_INET6, unless local */
 	socklen_t srclen, dstlen;         /* 0 when local */
 	int version;                      /* 1 or 2 */
