@@ -7,8 +7,15 @@
  * (cred add) hash a password on purpose slowly, and none may ever run on an
  * SMTP loop.  Never returns or logs a password except the one cred.add
  * generates, once, to the admin who asked.
+ *
+ * The socket's file mode is the first gate; the second is the peer's
+ * credentials (SO_PEERCRED), checked on accept before a single byte is
+ * read: root, the daemon's own user, control_allow_users and the members of
+ * control_allow_groups (default: the daemon's own group).  Anyone else gets
+ * one "denied" line and is closed.
  */
 #include "control.h"
+#include "cidr.h"
 #include "worker.h"
 #include "provision.h"
 #include "events.h"
@@ -25,14 +32,17 @@
 #include "util.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -717,6 +727,79 @@ static json_t *queue_info(struct ctl_err *e, const char *tid)
 	return q;
 }
 
+/* ------------------------------------------------------------------ */
+/* IP-authorized networks: sg:nets (network -> tenant id, what the SMTP
+ * side reads, ipauth.c) and each tenant's own set sg:{T}:nets */
+
+/* Shorter prefixes than these need "force": a typo such as 10.0.0.0/0 must
+ * not make the whole Internet a tenant's app server. */
+#define NET_MIN_PREFIX4 8
+#define NET_MIN_PREFIX6 32
+
+/* HDEL a network from sg:nets only while it is still TID's (another instance may have moved it). */
+static const char net_release_lua[] =
+	"if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then\n"
+	"  return redis.call('HDEL', KEYS[1], ARGV[1])\n"
+	"end\n"
+	"return 0\n";
+
+/* A network argument in canonical form (cidr_format) into OUT (CIDR_STRLEN); 0 or -1 (invalid). */
+static int net_arg(struct ctl_err *e, const char *in, struct cidr *c, char *out)
+{
+	if (!in || cidr_parse(in, c) < 0 || cidr_format(c, out, CIDR_STRLEN) < 0) {
+		fail(e, "invalid",
+		     "invalid network: %.60s (an IPv4 or IPv6 address, or a network such as "
+		     "192.0.2.0/24 or 2001:db8::/48)",
+		     in ? in : "(missing)");
+		return -1;
+	}
+	return 0;
+}
+
+/* Networks in address order: IPv4 first, then by address, then broader first. */
+static int net_cmp(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	struct cidr cx, cy;
+	int px = cidr_parse(x, &cx) == 0, py = cidr_parse(y, &cy) == 0;
+	if (px != py)
+		return px ? -1 : 1; /* unparsable (written by hand) last */
+	if (!px)
+		return strcmp(x, y);
+	if (cx.family != cy.family)
+		return cx.family == AF_INET ? -1 : 1;
+	int d = memcmp(cx.addr, cy.addr, sizeof(cx.addr));
+	if (d)
+		return d;
+	return cx.prefix - cy.prefix;
+}
+
+/* TID's networks (its sg:{T}:nets set), sorted; a new array, or NULL with E set. */
+static json_t *nets_json(struct ctl_err *e, const char *tid)
+{
+	char k[KEY_MAX];
+	redisReply *r = cmd(e, "SMEMBERS %s", key_tenant_nets(k, tid));
+	if (!r)
+		return NULL;
+	size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+	const char **v = calloc(n + 1, sizeof(*v));
+	if (!v) {
+		freeReplyObject(r);
+		return fail(e, "internal", "out of memory");
+	}
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (rep_str(r->element[i]))
+			v[m++] = r->element[i]->str;
+	qsort(v, m, sizeof(*v), net_cmp);
+	json_t *a = json_array();
+	for (size_t i = 0; i < m; i++)
+		json_array_append_new(a, jstr_clean(v[i], strlen(v[i]), 0));
+	free(v);
+	freeReplyObject(r);
+	return a;
+}
+
 /* The tenant object of the protocol; DETAIL adds credentials and queue. */
 static json_t *prov_json(struct ctl_err *e, const char *tid);
 
@@ -768,7 +851,16 @@ static json_t *tenant_json(struct ctl_err *e, const char *tid, int detail)
 		json_array_append_new(doms, json_string(d->element[i]->str));
 	freeReplyObject(d);
 	json_object_set_new(t, "domains", doms);
+	/* Absent in tenants made before the setting existed: that is "no". */
+	if (!json_object_get(t, "require_tls"))
+		json_object_set_new(t, "require_tls", json_string("no"));
 	if (detail) {
+		json_t *nets = nets_json(e, tid);
+		if (!nets) {
+			json_decref(t);
+			return NULL;
+		}
+		json_object_set_new(t, "networks", nets);
 		redisReply *c = cmd(e, "SCARD %s", key_tenant_creds(k, tid));
 		if (c) {
 			json_object_set_new(t, "credentials", json_integer(c->integer));
@@ -1276,6 +1368,9 @@ static json_t *c_tenant_set(json_t *args, struct ctl_err *e)
 			return fail(e, "invalid",
 				    "configuration_set must be 1-64 of A-Z a-z 0-9 _ -, or empty to "
 				    "clear it");
+	} else if (strcmp(key, "require_tls") == 0) {
+		if (strcmp(val, "yes") != 0 && strcmp(val, "no") != 0)
+			return fail(e, "invalid", "require_tls must be yes or no");
 	} else {
 		return fail(e, "invalid", "unknown tenant setting: %s", key);
 	}
@@ -1284,6 +1379,9 @@ static json_t *c_tenant_set(json_t *args, struct ctl_err *e)
 	if (strcmp(key, "aws_account_id") == 0 && *val &&
 	    cmd_ok(e, "HSET %s %s %s", KEY_ACCOUNTS, val, tid) < 0)
 		return NULL;
+	if (strcmp(key, "require_tls") == 0)
+		log_kv(LOG_NOTICE, "tenant_require_tls", "tenant", arg_str(args, "name"), "value",
+		       val, NULL);
 	return tenant_json(e, tid, 1);
 }
 
@@ -1388,6 +1486,24 @@ static json_t *c_tenant_delete(json_t *args, struct ctl_err *e)
 		cmd_ok(e, "DEL %s", key_cred(ck, c->element[i]->str));
 	}
 	freeReplyObject(c);
+	/*
+	 * Its networks too, before the record goes: they authorize as much as a
+	 * password.  Every entry of sg:nets that names the tenant, not only
+	 * those in its own set, so none can outlive it; a failure stops the
+	 * delete while it can still be repeated.
+	 */
+	redisReply *nets = cmd(e, "HGETALL %s", KEY_NETS);
+	if (!nets)
+		return NULL;
+	for (size_t i = 0; i + 1 < nets->elements; i += 2)
+		if (rep_str(nets->element[i + 1]) && strcmp(nets->element[i + 1]->str, tid) == 0 &&
+		    cmd_ok(e, "HDEL %s %s", KEY_NETS, nets->element[i]->str) < 0) {
+			freeReplyObject(nets);
+			return NULL;
+		}
+	freeReplyObject(nets);
+	if (cmd_ok(e, "DEL %s", key_tenant_nets(k, tid)) < 0)
+		return NULL;
 	/* Then the tenant record: in-flight sessions' commits now fail. */
 	cmd_ok(e, "DEL %s", key_tenant(k, tid));
 	long long dropped = drop_messages(e, tid, key_all(k, tid)) + drop_messages(e, tid, key_dlq(k, tid));
@@ -1445,6 +1561,107 @@ static json_t *c_domain_remove(json_t *args, struct ctl_err *e)
 			    arg_str(args, "name"));
 	cmd_ok(e, "HDEL %s %s", KEY_DOMAINS, dn);
 	return tenant_json(e, tid, 1);
+}
+
+/*
+ * tenant.network.add: let the hosts of a network send as the tenant without
+ * AUTH.  The network is claimed in sg:nets with HSETNX, so two admins (or
+ * instances) cannot give it to two tenants; adding it again to the same
+ * tenant changes nothing ("new": false).  Overlapping networks of different
+ * tenants are allowed: the SMTP side picks the most specific.
+ */
+static json_t *c_network_add(json_t *args, struct ctl_err *e)
+{
+	const char *name = arg_str(args, "name");
+	char tid[TENANT_ID_LEN + 1], k[KEY_MAX], net[CIDR_STRLEN];
+	struct cidr c;
+	int force = json_is_true(json_object_get(args, "force"));
+	if (tenant_id(e, name, tid) < 0 || net_arg(e, arg_str(args, "network"), &c, net) < 0)
+		return NULL;
+	int min = c.family == AF_INET ? NET_MIN_PREFIX4 : NET_MIN_PREFIX6;
+	int broad = c.prefix < min;
+	if (broad && !force)
+		return fail(e, "invalid",
+			    "network %s is broader than /%d: every host in it could send as %s "
+			    "without a password; give force to mean it",
+			    net, min, name);
+	redisReply *r = cmd(e, "HSETNX %s %s %s", KEY_NETS, net, tid);
+	if (!r)
+		return NULL;
+	int fresh = rep_int(r) == 1;
+	freeReplyObject(r);
+	if (!fresh) {
+		if (!(r = cmd(e, "HGET %s %s", KEY_NETS, net)))
+			return NULL;
+		char owner[TENANT_ID_LEN + 1] = "";
+		if (rep_str(r))
+			util_strlcpy(owner, r->str, sizeof(owner));
+		freeReplyObject(r);
+		if (strcmp(owner, tid) != 0) {
+			char other[TENANT_NAME_MAX + 1] = "";
+			r = key_valid_tenant_id(owner) ? cmd(e, "HGET %s name", key_tenant(k, owner))
+						       : NULL;
+			if (r && rep_str(r))
+				util_strlcpy(other, r->str, sizeof(other));
+			if (r)
+				freeReplyObject(r);
+			return fail(e, "conflict", "network %s belongs to another tenant (%s)", net,
+				    *other ? other : "unknown");
+		}
+	}
+	if (cmd_ok(e, "SADD %s %s", key_tenant_nets(k, tid), net) < 0) {
+		/* Do not leave a network authorizing that the tenant does not list. */
+		if (fresh) {
+			struct ctl_err ig;
+			const char *argv[] = {"EVAL", net_release_lua, "1", KEY_NETS, net, tid};
+			redisReply *x = cmd_argv(&ig, 6, argv);
+			if (x)
+				freeReplyObject(x);
+		}
+		return NULL;
+	}
+	if (fresh)
+		log_kv(LOG_NOTICE, "tenant_network_added", "tenant", name, "network", net, "forced",
+		       broad ? "yes" : NULL, NULL);
+	return json_pack("{s:s,s:s,s:b}", "tenant", name, "network", net, "new", fresh);
+}
+
+/*
+ * tenant.network.remove: the network (in any form that parses to it) stops
+ * authorizing at once in sg:nets, then leaves the tenant's set.  Another
+ * tenant's network is never touched: not_found.
+ */
+static json_t *c_network_remove(json_t *args, struct ctl_err *e)
+{
+	const char *name = arg_str(args, "name");
+	char tid[TENANT_ID_LEN + 1], k[KEY_MAX], net[CIDR_STRLEN];
+	struct cidr c;
+	if (tenant_id(e, name, tid) < 0 || net_arg(e, arg_str(args, "network"), &c, net) < 0)
+		return NULL;
+	const char *argv[] = {"EVAL", net_release_lua, "1", KEY_NETS, net, tid};
+	redisReply *r = cmd_argv(e, 6, argv);
+	if (!r)
+		return NULL;
+	long long n = rep_int(r);
+	freeReplyObject(r);
+	if (!(r = cmd(e, "SREM %s %s", key_tenant_nets(k, tid), net)))
+		return NULL;
+	n += rep_int(r);
+	freeReplyObject(r);
+	if (n == 0)
+		return fail(e, "not_found", "network %s is not a network of tenant %s", net, name);
+	log_kv(LOG_NOTICE, "tenant_network_removed", "tenant", name, "network", net, NULL);
+	return json_pack("{s:s,s:s}", "tenant", name, "removed", net);
+}
+
+static json_t *c_network_list(json_t *args, struct ctl_err *e)
+{
+	const char *name = arg_str(args, "name");
+	char tid[TENANT_ID_LEN + 1];
+	if (tenant_id(e, name, tid) < 0)
+		return NULL;
+	json_t *nets = nets_json(e, tid);
+	return nets ? json_pack("{s:s,s:o}", "tenant", name, "networks", nets) : NULL;
 }
 
 static json_t *c_cred_add(json_t *args, struct ctl_err *e)
@@ -2373,6 +2590,9 @@ static const struct {
 	{"tenant.delete", c_tenant_delete},
 	{"tenant.domain.add", c_domain_add},
 	{"tenant.domain.remove", c_domain_remove},
+	{"tenant.network.add", c_network_add},
+	{"tenant.network.remove", c_network_remove},
+	{"tenant.network.list", c_network_list},
 	{"cred.add", c_cred_add},
 	{"cred.list", c_cred_list},
 	{"cred.revoke", c_cred_revoke},
@@ -2428,6 +2648,14 @@ static char *control_handle(const char *line, size_t len)
 /* ------------------------------------------------------------------ */
 /* socket */
 
+static void ctl_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* The last response has gone out: close.  (Freeing at once would drop it.) */
+static void ctl_drained_cb(struct bufferevent *bev, void *arg)
+{
+	bufferevent_free(bev);
+}
+
 static void ctl_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct evbuffer *in = bufferevent_get_input(bev);
@@ -2438,7 +2666,8 @@ static void ctl_read_cb(struct bufferevent *bev, void *arg)
 			if (evbuffer_get_length(in) > CTL_LINE_MAX) {
 				const char *m = "{\"ok\":false,\"error\":\"request too long\",\"code\":\"invalid\"}\n";
 				bufferevent_write(bev, m, strlen(m));
-				bufferevent_free(bev);
+				bufferevent_disable(bev, EV_READ);
+				bufferevent_setcb(bev, NULL, ctl_drained_cb, ctl_event_cb, NULL);
 			}
 			return;
 		}
@@ -2461,9 +2690,238 @@ static void ctl_event_cb(struct bufferevent *bev, short what, void *arg)
 		bufferevent_free(bev);
 }
 
+/* ------------------------------------------------------------------ */
+/* peer credentials */
+
+#define CTL_ALLOW_MAX  64     /* entries per control_allow_* list */
+#define CTL_GROUPS_MAX 65536  /* supplementary groups looked at per peer */
+
+struct id_set {
+	size_t n;
+	id_t v[CTL_ALLOW_MAX];
+};
+
+/* Resolved once by control_start; read-only afterwards. */
+static struct id_set allow_uids, allow_gids;
+
+static int id_in(const id_t *v, size_t n, id_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == id)
+			return 1;
+	return 0;
+}
+
+/* A buffer size for the getpw*_r / getgr*_r family. */
+static size_t nss_buf_size(int which)
+{
+	long n = sysconf(which);
+	return n > 0 && n < (1L << 20) ? (size_t)n : 16384;
+}
+
+/*
+ * The id of user (GROUPS 0) or group (GROUPS 1) NAME into *ID: 0, or -1
+ * with errno 0 when there is no such name, else the lookup's error.
+ * getpwnam_r and getgrnam_r report a missing name as success with no
+ * result, and grow their buffer on ERANGE.
+ */
+static int id_lookup(const char *name, int groups, id_t *id)
+{
+	size_t len = nss_buf_size(groups ? _SC_GETGR_R_SIZE_MAX : _SC_GETPW_R_SIZE_MAX);
+	for (;;) {
+		char *buf = malloc(len);
+		int rv;
+		if (!buf) {
+			errno = ENOMEM;
+			return -1;
+		}
+		if (groups) {
+			struct group gr, *res = NULL;
+			rv = getgrnam_r(name, &gr, buf, len, &res);
+			if (rv == 0 && res)
+				*id = res->gr_gid;
+			else if (rv == 0)
+				rv = -1;
+		} else {
+			struct passwd pw, *res = NULL;
+			rv = getpwnam_r(name, &pw, buf, len, &res);
+			if (rv == 0 && res)
+				*id = res->pw_uid;
+			else if (rv == 0)
+				rv = -1;
+		}
+		free(buf);
+		if (rv == ERANGE && len < (1u << 24)) {
+			len *= 2;
+			continue;
+		}
+		if (rv == 0)
+			return 0;
+		/* glibc says "not found" as ENOENT, ESRCH, EBADF or EPERM, or as success. */
+		errno = rv == -1 || rv == ENOENT || rv == ESRCH || rv == EBADF || rv == EPERM ? 0 : rv;
+		return -1;
+	}
+}
+
+/*
+ * Resolve the control_allow_users (GROUPS 0) or control_allow_groups
+ * (GROUPS 1) list LIST, names or numeric ids separated by commas and/or
+ * blanks, into *SET.  A number is taken as an id as it is (it need not
+ * exist); a name must.  0, or -1 with the reason in ERR.
+ */
+static int id_set_parse(const char *what, const char *list, int groups, struct id_set *set,
+			char *err, size_t errlen)
+{
+	set->n = 0;
+	for (const char *p = list;;) {
+		p += strspn(p, ", \t");
+		size_t n = strcspn(p, ", \t");
+		if (n == 0)
+			return 0;
+		char tok[256];
+		if (n >= sizeof(tok)) {
+			snprintf(err, errlen, "%s: entry too long: %.40s...", what, p);
+			return -1;
+		}
+		memcpy(tok, p, n);
+		tok[n] = '\0';
+		p += n;
+		if (set->n == CTL_ALLOW_MAX) {
+			snprintf(err, errlen, "%s: more than %d entries", what, CTL_ALLOW_MAX);
+			return -1;
+		}
+		id_t id;
+		if (strspn(tok, "0123456789") == n) {
+			errno = 0;
+			unsigned long long v = strtoull(tok, NULL, 10);
+			/* (id_t)-1 is "no id" to chown() and setreuid(): never a peer's. */
+			if (errno || n > 10 || v >= 0xffffffffULL) {
+				snprintf(err, errlen, "%s: %s is not a valid %s id", what, tok,
+					 groups ? "group" : "user");
+				return -1;
+			}
+			id = (id_t)v;
+		} else if (id_lookup(tok, groups, &id) < 0) {
+			if (errno)
+				snprintf(err, errlen, "%s: cannot look up %s %s: %s", what,
+					 groups ? "group" : "user", tok, strerror(errno));
+			else
+				snprintf(err, errlen, "%s: no such %s: %s", what,
+					 groups ? "group" : "user", tok);
+			return -1;
+		}
+		if (!id_in(set->v, set->n, id))
+			set->v[set->n++] = id;
+	}
+}
+
+/*
+ * Is UID, as the group database has it, a member of one of the N groups V?
+ * Supplementary groups are not in SO_PEERCRED, so they come from the
+ * account (getgrouplist), not from the peer process: a client that dropped
+ * a group it is listed in still counts as a member.  0 when UID has no
+ * account or the lookup fails.
+ */
+static int uid_in_groups(uid_t uid, const id_t *v, size_t n)
+{
+	size_t len = nss_buf_size(_SC_GETPW_R_SIZE_MAX);
+	char *buf = malloc(len);
+	struct passwd pw, *res = NULL;
+	int found = 0;
+	while (buf && getpwuid_r(uid, &pw, buf, len, &res) == ERANGE && len < (1u << 24)) {
+		char *nb = realloc(buf, len *= 2);
+		if (!nb)
+			break;
+		buf = nb;
+	}
+	if (!buf || !res) {
+		free(buf);
+		return 0;
+	}
+	int ng = 64;
+	gid_t *g = NULL;
+	for (int tries = 0; tries < 4 && ng > 0 && ng <= CTL_GROUPS_MAX; tries++) {
+		gid_t *ng_buf = realloc(g, (size_t)ng * sizeof(*g));
+		if (!ng_buf)
+			break;
+		g = ng_buf;
+		int want = ng;
+		if (getgrouplist(pw.pw_name, pw.pw_gid, g, &ng) >= 0) {
+			for (int i = 0; i < ng && !found; i++)
+				found = id_in(v, n, g[i]);
+			break;
+		}
+		if (ng <= want) /* no size to retry with */
+			break;
+	}
+	free(g);
+	free(buf);
+	return found;
+}
+
+/*
+ * May the peer CR use the control socket?  Root and the daemon's own user
+ * always (read now, not at start: drop_privileges() changes them after the
+ * socket is bound), then control_allow_users, then membership of
+ * control_allow_groups, or of the daemon's own group when that list is
+ * empty: by the peer's primary group, or by the group database.
+ */
+static int ctl_peer_allowed(const struct ucred *cr)
+{
+	if (cr->uid == 0 || cr->uid == geteuid() || id_in(allow_uids.v, allow_uids.n, cr->uid))
+		return 1;
+	id_t own = getegid();
+	const id_t *gv = allow_gids.n ? allow_gids.v : &own;
+	size_t gn = allow_gids.n ? allow_gids.n : 1;
+	return id_in(gv, gn, cr->gid) || uid_in_groups(cr->uid, gv, gn);
+}
+
+/*
+ * Turn a peer away: one response line, then close.  The line is a few
+ * dozen octets into an empty socket buffer, so a non-blocking send()
+ * writes it whole.  What the peer already sent is discarded unread (at
+ * most a few KiB, never parsed): closing a Unix socket with unread input
+ * makes the peer's next read fail with ECONNRESET instead of a clean end
+ * of file.  The peer reads our line either way.
+ */
+static void ctl_refuse(evutil_socket_t fd, const char *line)
+{
+	char junk[4096];
+	if (send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_kv(LOG_DEBUG, "control_refuse_failed", "error", strerror(errno), NULL);
+	for (int i = 0; i < 4 && recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
+		;
+	close(fd);
+}
+
 static void ctl_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 			  int len, void *arg)
 {
+	struct ucred cr;
+	socklen_t crlen = sizeof(cr);
+	char uid[16], gid[16], pid[16];
+	int rv = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen);
+	if (rv < 0 || crlen != sizeof(cr)) {
+		log_kv(LOG_WARNING, "control_denied", "reason", "peer credentials unavailable",
+		       "error", rv < 0 ? strerror(errno) : "short answer", NULL);
+		ctl_refuse(fd, "{\"ok\":false,\"error\":\"permission denied: peer credentials "
+			       "unavailable\",\"code\":\"denied\"}\n");
+		return;
+	}
+	snprintf(uid, sizeof(uid), "%u", (unsigned)cr.uid);
+	snprintf(gid, sizeof(gid), "%u", (unsigned)cr.gid);
+	snprintf(pid, sizeof(pid), "%d", (int)cr.pid);
+	if (!ctl_peer_allowed(&cr)) {
+		char m[160];
+		log_kv(LOG_NOTICE, "control_denied", "uid", uid, "gid", gid, "pid", pid, NULL);
+		snprintf(m, sizeof(m),
+			 "{\"ok\":false,\"error\":\"permission denied: uid %u is not allowed on "
+			 "the control socket\",\"code\":\"denied\"}\n",
+			 (unsigned)cr.uid);
+		ctl_refuse(fd, m);
+		return;
+	}
+	log_kv(LOG_DEBUG, "control_connect", "uid", uid, "gid", gid, "pid", pid, NULL);
 	struct bufferevent *bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!bev) {
 		close(fd);
@@ -2482,6 +2940,12 @@ static void *ctl_main(void *arg)
 int control_start(const struct config *c, char *err, size_t errlen)
 {
 	cfg = c;
+	/* Names are resolved once, before anything is bound: a typo stops the start. */
+	if (id_set_parse("control_allow_users", cfg->control_allow_users, 0, &allow_uids, err,
+			 errlen) < 0 ||
+	    id_set_parse("control_allow_groups", cfg->control_allow_groups, 1, &allow_gids, err,
+			 errlen) < 0)
+		return -1;
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	if (strlen(cfg->control_socket) >= sizeof(sun.sun_path)) {
 		snprintf(err, errlen, "control_socket path too long");

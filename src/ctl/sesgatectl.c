@@ -241,11 +241,11 @@ static int cmp_cstr(const void *a, const void *b)
 }
 
 /*
- * Sorted, comma-joined string members of an array ("-" when empty).  The
- * daemon keeps domains in an unordered set; sorting keeps the output of two
- * runs comparable.
+ * Comma-joined string members of an array ("-" when empty), with SORT in
+ * byte order.  The daemon keeps domains in an unordered set; sorting keeps
+ * the output of two runs comparable.
  */
-static char *join_strings(const json_t *arr)
+static char *join_list(const json_t *arr, int sort)
 {
 	size_t n = 0, len = 0, i;
 	const char **v;
@@ -268,7 +268,8 @@ static char *join_strings(const json_t *arr)
 	json_array_foreach(arr, i, m)
 		if (json_is_string(m))
 			v[n++] = json_string_value(m);
-	qsort(v, n, sizeof(*v), cmp_cstr);
+	if (sort)
+		qsort(v, n, sizeof(*v), cmp_cstr);
 	for (i = 0; i < n; i++) {
 		size_t l = strlen(v[i]);
 		if (i > 0) {
@@ -281,6 +282,11 @@ static char *join_strings(const json_t *arr)
 	*p = '\0';
 	free(v);
 	return s;
+}
+
+static char *join_strings(const json_t *arr)
+{
+	return join_list(arr, 1);
 }
 
 /* Sort an array's object members by their string member KEY (for tables). */
@@ -670,7 +676,7 @@ static void show_tenant(const struct command *cmd, const json_t *args, const jso
 		"credentials", "queue", "hold", "hold_since", "configuration_set",
 		"ses_max_send_rate", "rate_override", "ses_max_24h", "ses_sent_24h",
 		"quota_override", "ses_checked", "provisioning", "paused_by", "webhook_url",
-		"webhook_secret", NULL,
+		"webhook_secret", "networks", "require_tls", NULL,
 	};
 	struct kvlist kv = {0};
 	const json_t *q;
@@ -703,6 +709,14 @@ static void show_tenant(const struct command *cmd, const json_t *args, const jso
 	domains = join_strings(json_object_get(t, "domains"));
 	kv_add(&kv, "domains", "%s", domains);
 	free(domains);
+	/* In the daemon's (address) order: sorting the text would put 9/8 after 10/8. */
+	if (json_is_array(json_object_get(t, "networks"))) {
+		char *nets = join_list(json_object_get(t, "networks"), 0);
+		kv_add(&kv, "networks", "%s", nets);
+		free(nets);
+	}
+	if (jstr(t, "require_tls") != NULL)
+		kv_add(&kv, "require tls", "%s", jstr(t, "require_tls"));
 	kv_add(&kv, "aws account id", "%s", or_dash(jstr(t, "aws_account_id")));
 	kv_add(&kv, "role arn", "%s", or_dash(jstr(t, "role_arn")));
 	kv_add(&kv, "external id", "%s", or_dash(jstr(t, "external_id")));
@@ -1334,6 +1348,86 @@ static void show_suppr_removed(const struct command *cmd, const json_t *args, co
 	free(name);
 }
 
+/* How many addresses a network holds: exact below 2^32, a power of two beyond. */
+static void fmt_net_size(char *buf, size_t len, const char *net)
+{
+	const char *slash = strrchr(net, '/');
+	int v6 = strchr(net, ':') != NULL, bits = v6 ? 128 : 32;
+	long prefix = slash != NULL ? strtol(slash + 1, NULL, 10) : bits;
+
+	if (prefix < 0 || prefix > bits)
+		snprintf(buf, len, "-");
+	else if (!v6 || bits - prefix < 32)
+		snprintf(buf, len, "%llu", 1ULL << (bits - prefix));
+	else
+		snprintf(buf, len, "2^%ld", bits - prefix);
+}
+
+static void show_net_list(const struct command *cmd, const json_t *args, const json_t *r)
+{
+	struct table tab = {.ncols = 3, .head = {"NETWORK", "FAMILY", "ADDRESSES"}, .right = {0, 0, 1}};
+	const json_t *nets = json_object_get(r, "networks"), *m;
+	size_t i;
+
+	if (!json_is_array(nets)) {
+		print_raw(r);
+		return;
+	}
+	if (json_array_size(nets) == 0) {
+		char *name = display_copy(or_dash(jstr(r, "tenant")));
+		printf("no networks for tenant %s\n", name);
+		free(name);
+		return;
+	}
+	/* The daemon sends them in address order. */
+	json_array_foreach(nets, i, m) {
+		const char *net = or_dash(json_string_value(m));
+		char size[32];
+
+		fmt_net_size(size, sizeof(size), net);
+		table_add(&tab, "%s", net);
+		table_add(&tab, "%s", strchr(net, ':') != NULL ? "IPv6" : "IPv4");
+		table_add(&tab, "%s", size);
+	}
+	table_print(&tab);
+}
+
+static void show_net_added(const struct command *cmd, const json_t *args, const json_t *r)
+{
+	const char *net = jstr(r, "network");
+	char *n, *name;
+
+	if (!json_is_object(r) || net == NULL) {
+		print_raw(r);
+		return;
+	}
+	n = display_copy(net);
+	name = display_copy(or_dash(jstr(r, "tenant")));
+	if (json_is_false(json_object_get(r, "new")))
+		printf("network %s already belongs to tenant %s\n", n, name);
+	else
+		printf("added network %s to tenant %s: its hosts may send without AUTH\n", n,
+		       name);
+	free(n);
+	free(name);
+}
+
+static void show_net_removed(const struct command *cmd, const json_t *args, const json_t *r)
+{
+	const char *net = jstr(r, "removed");
+	char *n, *name;
+
+	if (!json_is_object(r) || net == NULL) {
+		print_raw(r);
+		return;
+	}
+	n = display_copy(net);
+	name = display_copy(or_dash(jstr(r, "tenant")));
+	printf("removed network %s from tenant %s\n", n, name);
+	free(n);
+	free(name);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The command table                                                        */
 /* ------------------------------------------------------------------------ */
@@ -1432,7 +1526,8 @@ static const struct command commands[] = {
 	 .opts = NO_OPTS,
 	 .show = show_tenant,
 	 .help = "change max_message_size, max_recipients, aws_account_id, role_arn, "
-		 "external_id, rate_override, quota_override or configuration_set"},
+		 "external_id, rate_override, quota_override, configuration_set, webhook_url, "
+		 "webhook_secret or require_tls (yes|no)"},
 	{.words = {"tenant", "pause"},
 	 .cmd = "tenant.pause",
 	 .args = ARGS({"NAME", "name", 0}),
@@ -1470,6 +1565,25 @@ static const struct command commands[] = {
 	 .opts = NO_OPTS,
 	 .show = show_tenant,
 	 .help = "take a sender domain away from a tenant"},
+	{.words = {"tenant", "network", "add"},
+	 .cmd = "tenant.network.add",
+	 .args = ARGS({"NAME", "name", 0}, {"CIDR", "network", 0}),
+	 .opts = OPTS({"force", "force", OPT_FLAG, NULL}),
+	 .show = show_net_added,
+	 .help = "let the hosts of a network send as the tenant without AUTH (--force: "
+		 "broader than IPv4 /8 or IPv6 /32)"},
+	{.words = {"tenant", "network", "remove"},
+	 .cmd = "tenant.network.remove",
+	 .args = ARGS({"NAME", "name", 0}, {"CIDR", "network", 0}),
+	 .opts = NO_OPTS,
+	 .show = show_net_removed,
+	 .help = "stop authorizing a network for a tenant"},
+	{.words = {"tenant", "network", "list"},
+	 .cmd = "tenant.network.list",
+	 .args = ARGS({"NAME", "name", 0}),
+	 .opts = NO_OPTS,
+	 .show = show_net_list,
+	 .help = "list the networks whose hosts send as the tenant without AUTH"},
 	{.words = {"cred", "add"},
 	 .cmd = "cred.add",
 	 .args = ARGS({"TENANT", "tenant", 0}),
@@ -2034,6 +2148,16 @@ static json_t *exchange(const char *path, const json_t *request)
 	}
 	if (write_all(fd, line, linelen + 1, deadline) < 0) {
 		int err = errno;
+		/*
+		 * The daemon may have refused us (peer credentials) and closed
+		 * before our request went out: its answer is already waiting.
+		 */
+		if ((err == EPIPE || err == ECONNRESET) &&
+		    read_line(fd, deadline, &resp, &resplen) == READ_OK) {
+			free(line);
+			close(fd);
+			goto parse;
+		}
 		die_unreachable("cannot send request to %s: %s", path,
 				err == ETIMEDOUT ? "timed out after 30 s" : strerror(err));
 	}
@@ -2057,6 +2181,7 @@ static json_t *exchange(const char *path, const json_t *request)
 	}
 	close(fd);
 
+parse:
 	r = json_loadb(resp, resplen, 0, &jerr);
 	/* The line may hold a fresh password: do not leave it in freed memory. */
 	explicit_bzero(resp, resplen);
@@ -2363,6 +2488,11 @@ int main(int argc, char **argv)
 						 ? err
 						 : code != NULL ? code : "request refused");
 		fprintf(stderr, "%s: %s\n", progname, msg);
+		if (code != NULL && strcmp(code, "denied") == 0)
+			fprintf(stderr,
+				"%s: ask for your user or group to be added to control_allow_users "
+				"or control_allow_groups (see sesgate.conf(5))\n",
+				progname);
 		free(msg);
 		json_decref(resp);
 		json_decref(args);
