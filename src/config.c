@@ -113,7 +113,8 @@ static int check_ciphers(const char *v, char *why, size_t whylen);
 static int check_ciphersuites(const char *v, char *why, size_t whylen);
 static int check_user(const char *v, char *why, size_t whylen);
 static int check_group(const char *v, char *why, size_t whylen);
-static int check_id_list(const char *v, char *why, size_t whylen);
+static int check_user_list(const char *v, char *why, size_t whylen);
+static int check_group_list(const char *v, char *why, size_t whylen);
 static int parse_rate(struct config *cfg, int argc, char **argv, int first, char *why,
 		      size_t whylen);
 static void dump_rate(const struct config *cfg, const struct option *o, FILE *out);
@@ -387,10 +388,10 @@ static const struct option options[] = {
 	{.name = "control_socket_mode", .type = T_OCTAL, FIELD(control_socket_mode), .def = "0660",
 	 .min = 0, .max = 0777, .help = "permissions of the control socket"},
 	{.name = "control_allow_users", .type = T_STRING, FIELD(control_allow_users), .def = "",
-	 .check = check_id_list,
+	 .check = check_user_list,
 	 .help = "users (names or uids) allowed on the control socket besides root and sesgate's own"},
 	{.name = "control_allow_groups", .type = T_STRING, FIELD(control_allow_groups), .def = "",
-	 .check = check_id_list,
+	 .check = check_group_list,
 	 .help = "groups whose members may use the control socket; empty = sesgate's own group"},
 
 	/* privileges */
@@ -1047,15 +1048,33 @@ static int check_group(const char *v, char *why, size_t whylen)
 	return 0;
 }
 
-/* Comma-separated names or numeric ids; names need not exist yet. */
-static int check_id_list(const char *v, char *why, size_t whylen)
+/* Comma- or blank-separated names or numeric ids; a name must exist, so
+ * `sesgate -t` catches the typo that would lock the admins out. */
+static int check_id_list(const char *v, int groups, char *why, size_t whylen)
 {
-	for (const char *p = v; *p; p++)
-		if (!isalnum((unsigned char)*p) && !strchr("._-,$ ", *p)) {
-			snprintf(why, whylen, "unexpected character '%c' in a user or group list", *p);
+	char buf[512];
+	snprintf(buf, sizeof(buf), "%s", v);
+	for (char *save = NULL, *t = strtok_r(buf, ", \t", &save); t;
+	     t = strtok_r(NULL, ", \t", &save)) {
+		if (strspn(t, "0123456789") == strlen(t))
+			continue;
+		if (groups ? !getgrnam(t) : !getpwnam(t)) {
+			snprintf(why, whylen, "no such %s " SHOW_FMT, groups ? "group" : "user",
+				 SHOW(t));
 			return -1;
 		}
+	}
 	return 0;
+}
+
+static int check_user_list(const char *v, char *why, size_t whylen)
+{
+	return check_id_list(v, 0, why, whylen);
+}
+
+static int check_group_list(const char *v, char *why, size_t whylen)
+{
+	return check_id_list(v, 1, why, whylen);
 }
 
 static int check_region(const char *v, char *why, size_t whylen)

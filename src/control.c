@@ -2902,6 +2902,7 @@ static void ctl_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct s
 	char uid[16], gid[16], pid[16];
 	int rv = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen);
 	if (rv < 0 || crlen != sizeof(cr)) {
+		STAT_INC(control_denied);
 		log_kv(LOG_WARNING, "control_denied", "reason", "peer credentials unavailable",
 		       "error", rv < 0 ? strerror(errno) : "short answer", NULL);
 		ctl_refuse(fd, "{\"ok\":false,\"error\":\"permission denied: peer credentials "
@@ -2913,6 +2914,7 @@ static void ctl_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct s
 	snprintf(pid, sizeof(pid), "%d", (int)cr.pid);
 	if (!ctl_peer_allowed(&cr)) {
 		char m[160];
+		STAT_INC(control_denied);
 		log_kv(LOG_NOTICE, "control_denied", "uid", uid, "gid", gid, "pid", pid, NULL);
 		snprintf(m, sizeof(m),
 			 "{\"ok\":false,\"error\":\"permission denied: uid %u is not allowed on "

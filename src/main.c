@@ -279,6 +279,7 @@ int main(int argc, char **argv)
 	}
 	if (control_start(&cfg, err, sizeof(err)) < 0) {
 		log_err("control socket: %s", err);
+		fprintf(stderr, "sesgate: control socket: %s\n", err);
 		return 1;
 	}
 	if (drop_privileges(&cfg, err, sizeof(err)) < 0) {

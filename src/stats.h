@@ -24,6 +24,7 @@
 	X(proxy_refused, "PROXY listener connections refused (untrusted or bad header)") \
 	X(auth_lockouts, "AUTH refused: address or user name locked out")       \
 	X(ip_authorized, "sessions authorized by client network")               \
+	X(control_denied, "control socket peers refused (SO_PEERCRED)")        \
 	X(auth_success, "successful AUTH")                                       \
 	X(auth_failure, "failed AUTH")                                           \
 	X(auth_cache_hits, "AUTH verified from the cache")                       \

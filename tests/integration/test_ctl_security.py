@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from conftest import SESGATECTL, Sesgate
+from conftest import SESGATE, SESGATECTL, Sesgate
 
 NOBODY = pwd.getpwnam("nobody")
 NOGROUP = grp.getgrgid(NOBODY.pw_gid).gr_name  # "nogroup" on Debian
@@ -178,8 +178,10 @@ def test_own_group_allowed_by_default(make_gateway, traversable):
 
 
 @pytest.mark.parametrize("option,value,message", [
-    ("control_allow_users", "nobody,no-such-user-x1", "control_allow_users: no such user: no-such-user-x1"),
-    ("control_allow_groups", "no-such-group-x1", "control_allow_groups: no such group: no-such-group-x1"),
+    ("control_allow_users", "nobody,no-such-user-x1",
+     'control_allow_users: no such user "no-such-user-x1"'),
+    ("control_allow_groups", "no-such-group-x1",
+     'control_allow_groups: no such group "no-such-group-x1"'),
 ])
 def test_unknown_name_stops_the_start(tmp_path, redis, option, value, message):
     sub = os.path.join(str(tmp_path), "bad")
@@ -192,8 +194,11 @@ def test_unknown_name_stops_the_start(tmp_path, redis, option, value, message):
         g.stop()
     assert rc != 0
     log = g.read_log()
-    assert message in log, log[-2000:]
+    # Refused by the configuration check, with file and line, like `sesgate -t`.
+    assert message in log and g.conf + ":" in log, log[-2000:]
     assert not os.path.exists(g.sock)
+    p = subprocess.run([SESGATE, "-t", "-c", g.conf], capture_output=True, text=True)
+    assert p.returncode == 1 and message in p.stderr
 
 
 # ---------------------------------------------------------------------------
