@@ -2645,6 +2645,12 @@ static char *control_handle(const char *line, size_t len)
 	return out;
 }
 
+char *control_request(const struct config *c, const char *line, size_t len)
+{
+	cfg = c;
+	return control_handle(line, len);
+}
+
 /* ------------------------------------------------------------------ */
 /* socket */
 

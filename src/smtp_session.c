@@ -1861,6 +1861,16 @@ static void tls_established(struct smtp_session *s)
 		s->flags &= ~(unsigned)SMTP_FL_EHLO;
 		session_reset_tx(s);
 		auth_clear(s);
+		if (s->flags & SMTP_FL_AUTHED) {
+			/* An AUTH done in the clear is knowledge from before TLS too. */
+			s->flags &= ~(unsigned)SMTP_FL_AUTHED;
+			s->user[0] = '\0';
+			tenant_clear(&s->tenant);
+			if (s->tenant_counted[0]) {
+				limits_tenant_release(s->tenant_counted);
+				s->tenant_counted[0] = '\0';
+			}
+		}
 		set_state(s, SMTP_ST_INIT);
 	}
 	resume(s);
@@ -2011,7 +2021,12 @@ static void proxy_read_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 	}
-	uint64_t left = s->proxy_deadline - util_mono_ms();
+	uint64_t now = util_mono_ms();
+	if (now >= s->proxy_deadline) {
+		proxy_timeout(s, "timeout");
+		return;
+	}
+	uint64_t left = s->proxy_deadline - now;
 	struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
 	event_add(s->proxy_ev, &tv);
 }

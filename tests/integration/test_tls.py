@@ -300,3 +300,20 @@ def test_bad_tls_configuration_fails_at_start(tmp_path, tls_cert, redis):
     conf.write_text("tls_cert %s\ntls_key %s\n" % (cert, open_key))
     p = subprocess.run([SESGATE, "-t", "-c", str(conf)], capture_output=True, text=True)
     assert p.returncode == 1 and "readable by every user" in p.stderr, p.stderr
+
+
+def test_auth_before_starttls_is_forgotten(make_gateway, tls_cert, tenant_factory):
+    """RFC 3207 4.2: what was learned before the handshake (EHLO, and here an
+    AUTH allowed in the clear) does not carry over into the TLS session."""
+    cert, key = tls_cert
+    g = make_gateway(tls_cert=cert, tls_key=key, auth_allow_plaintext="yes")
+    t = tenant_factory(gw=g)
+    with smtplib.SMTP("127.0.0.1", g.port, timeout=10) as c:
+        c.ehlo("client.test")
+        c.login(t.user, t.password)
+        c.starttls(context=client_ctx(cert))
+        c.ehlo("client.test")
+        assert c.docmd("MAIL", "FROM:<alice@acme.example>")[0] == 530
+        c.login(t.user, t.password)
+        c.sendmail("alice@acme.example", ["bob@dest.example"], simple_message())
+    assert len(queued_messages(g.redis, t.name)) == 1
