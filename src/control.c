@@ -2610,6 +2610,26 @@ static const struct {
 	{"suppression.import", c_suppr_import},
 };
 
+/*
+ * An error message quotes the client's input (a name, jansson's parse
+ * error): anything that is not printable UTF-8 becomes '?', or the JSON
+ * answer could not be built and the client would wait for nothing.
+ */
+static void msg_clean(char *m)
+{
+	unsigned char *p = (unsigned char *)m;
+	size_t n = strlen(m);
+	while (*p) {
+		size_t k = *p < 0x80 ? 1 : util_utf8_seq(p, n);
+		if (k == 0 || *p < 0x20 || *p == 0x7f) {
+			*p = '?';
+			k = 1;
+		}
+		p += k;
+		n -= k;
+	}
+}
+
 /* One request line -> one response line (caller frees). */
 static char *control_handle(const char *line, size_t len)
 {
@@ -2638,11 +2658,14 @@ static char *control_handle(const char *line, size_t len)
 		}
 	}
 	json_decref(req);
+	msg_clean(e.msg);
 	json_t *resp = res ? json_pack("{s:b,s:o}", "ok", 1, "result", res)
 			   : json_pack("{s:b,s:s,s:s}", "ok", 0, "error", e.msg, "code", e.code);
-	char *out = json_dumps(resp, JSON_COMPACT);
+	char *out = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
 	json_decref(resp);
-	return out;
+	/* Never silence: a client waiting for its line must get one. */
+	return out ? out
+		   : strdup("{\"ok\":false,\"error\":\"internal error\",\"code\":\"internal\"}");
 }
 
 char *control_request(const struct config *c, const char *line, size_t len)

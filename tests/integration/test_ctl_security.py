@@ -417,3 +417,23 @@ def test_request_too_long_is_answered(gateway):
     assert json.loads(buf) == {"ok": False, "error": "request too long", "code": "invalid"}
     _, st = gateway.ctl("status")
     assert st["redis"] == "up"
+
+
+def test_invalid_utf8_request_gets_an_answer(gateway):
+    """Found by the control fuzz target: a parse error quoting invalid UTF-8
+    made the answer unbuildable, and the client got no line at all."""
+    import socket as so
+    s = so.socket(so.AF_UNIX)
+    s.settimeout(10)
+    s.connect(gateway.sock)
+    s.sendall(b'{"cmd":"tenant.show","args":{"name":"\\u0\xd8\x9a\xc6\xa3\x8a\x9b"}}\n'
+              b'{"cmd":"tenant.show","args":{"name":"\xff\xfe"}}\n')
+    buf = b""
+    while buf.count(b"\n") < 2:
+        chunk = s.recv(65536)
+        assert chunk, buf
+        buf += chunk
+    s.close()
+    for line in buf.splitlines():
+        ans = json.loads(line)
+        assert ans["ok"] is False and ans["code"] == "invalid"
