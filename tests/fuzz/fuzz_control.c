@@ -28,17 +28,11 @@
 
 #include "aws/creds.h"
 #include "../../src/config.h"
+#include "fuzz.h"
 #include "control.h"
 #include "log.h"
 #include "worker.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			abort();                                                                   \
-	} while (0)
 
 const struct config *g_cfg;
 uint64_t g_start_ms;

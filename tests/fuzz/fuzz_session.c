@@ -35,6 +35,7 @@
 
 #include "auth.h"
 #include "../../src/config.h"
+#include "fuzz.h"
 #include "hashpool.h"
 #include "ipauth.h"
 #include "keys.h"
@@ -47,13 +48,6 @@
 #include "thread.h"
 #include "tls.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			abort();                                                                   \
-	} while (0)
 
 /* ---- knobs: how the world answers ------------------------------------- */
 

@@ -72,6 +72,27 @@ def free_port():
     return port
 
 
+def connect_from(port, src="127.0.0.1"):
+    """A TCP connection to 127.0.0.1:PORT from loopback address SRC (the
+    whole 127/8 is ours: a way to be several clients)."""
+    s = socket.socket()
+    s.settimeout(10)
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def recv_line(s):
+    """One CRLF-terminated line, read octet by octet (b"" at EOF)."""
+    buf = b""
+    while not buf.endswith(b"\r\n"):
+        c = s.recv(1)
+        if not c:
+            break
+        buf += c
+    return buf
+
+
 def wait_port(port, timeout=10.0):
     end = time.time() + timeout
     while time.time() < end:

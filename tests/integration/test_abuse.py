@@ -8,25 +8,11 @@ import time
 
 import pytest
 
-from conftest import queued_messages, simple_message, wait_for
-
-
-def connect_from(port, src):
-    s = socket.socket()
-    s.settimeout(10)
-    s.bind((src, 0))
-    s.connect(("127.0.0.1", port))
-    return s
+from conftest import connect_from, queued_messages, recv_line, simple_message, wait_for
 
 
 def greeting(s):
-    buf = b""
-    while not buf.endswith(b"\r\n"):
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        buf += chunk
-    return buf
+    return recv_line(s)
 
 
 def test_sessions_per_ip(make_gateway):

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from conftest import free_port, queued_messages, raw_field, simple_message, wait_for
+from conftest import (connect_from, free_port, queued_messages, recv_line, simple_message,
+                      wait_for)
 
 SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -33,30 +34,12 @@ def v2(src, dst="192.0.2.1", sport=40000, dport=25, tlvs=b"", local=False):
     return SIG + bytes([0x21, fam]) + struct.pack("!H", len(body)) + body
 
 
-def open_from(port, src="127.0.0.1"):
-    s = socket.socket()
-    s.settimeout(10)
-    s.bind((src, 0))
-    s.connect(("127.0.0.1", port))
-    return s
-
-
 def closed_by_server(s):
     """True when the server closed without a word (a reset counts too)."""
     try:
         return s.recv(100) == b""
     except ConnectionResetError:
         return True
-
-
-def recv_line(s):
-    buf = b""
-    while not buf.endswith(b"\r\n"):
-        c = s.recv(1)
-        if not c:
-            break
-        buf += c
-    return buf
 
 
 @pytest.fixture
@@ -74,7 +57,7 @@ def proxy_gw(make_gateway, tls_cert):
                                     v2("203.0.113.9", tlvs=b"\x05\x00\x03abc")])
 def test_trusted_proxy_sets_client_address(proxy_gw, tenant_factory, header):
     t = tenant_factory(gw=proxy_gw)
-    s = open_from(proxy_gw.pport, "127.0.0.2")
+    s = connect_from(proxy_gw.pport, "127.0.0.2")
     # The header and the first command in one packet: nothing after the
     # header may be lost.
     s.sendall(header + b"EHLO lb.client.test\r\n")
@@ -88,20 +71,20 @@ def test_trusted_proxy_sets_client_address(proxy_gw, tenant_factory, header):
 
 
 def test_proxy_v2_ipv6_and_local(proxy_gw):
-    s = open_from(proxy_gw.pport, "127.0.0.2")
+    s = connect_from(proxy_gw.pport, "127.0.0.2")
     s.sendall(v2("2001:db8::7", dst="2001:db8::1"))
     assert recv_line(s).startswith(b"220")
     s.close()
     assert wait_for(lambda: "client=[IPv6:2001:db8::7]" in proxy_gw.read_log(), 5)
     # LOCAL (the balancer's own health check): the socket's address stays.
-    s = open_from(proxy_gw.pport, "127.0.0.2")
+    s = connect_from(proxy_gw.pport, "127.0.0.2")
     s.sendall(v2("", local=True))
     assert recv_line(s).startswith(b"220")
     s.close()
 
 
 def test_untrusted_peer_is_dropped(proxy_gw):
-    s = open_from(proxy_gw.pport, "127.0.0.1")   # not in proxy_trusted
+    s = connect_from(proxy_gw.pport, "127.0.0.1")   # not in proxy_trusted
     s.sendall(v1("203.0.113.10"))
     assert closed_by_server(s)
     s.close()
@@ -113,7 +96,7 @@ def test_untrusted_peer_is_dropped(proxy_gw):
                                   b"PROXY TCP4 999.1.1.1 1.1.1.1 1 2\r\n",
                                   SIG + b"\x21\x12\x00\x00"])
 def test_bad_header_is_dropped(proxy_gw, junk):
-    s = open_from(proxy_gw.pport, "127.0.0.2")
+    s = connect_from(proxy_gw.pport, "127.0.0.2")
     s.sendall(junk)
     assert closed_by_server(s)
     s.close()
@@ -121,7 +104,7 @@ def test_bad_header_is_dropped(proxy_gw, junk):
 
 
 def test_missing_header_times_out(proxy_gw):
-    s = open_from(proxy_gw.pport, "127.0.0.2")
+    s = connect_from(proxy_gw.pport, "127.0.0.2")
     t0 = time.time()
     assert closed_by_server(s)
     assert time.time() - t0 < 6
@@ -139,7 +122,7 @@ def test_plain_listener_ignores_proxy(proxy_gw):
 
 def test_smtps_behind_proxy(proxy_gw, tenant_factory, tls_cert):
     t = tenant_factory(gw=proxy_gw)
-    raw = open_from(proxy_gw.sport, "127.0.0.2")
+    raw = connect_from(proxy_gw.sport, "127.0.0.2")
     raw.sendall(v2("198.51.100.4"))
     ctx = ssl.create_default_context(cafile=tls_cert[0])
     s = ctx.wrap_socket(raw, server_hostname="mx.sesgate.test")
@@ -155,13 +138,13 @@ def test_limits_use_the_real_address(make_gateway):
     pport = free_port()
     g = make_gateway(proxy_trusted="127.0.0.2", max_sessions_per_ip="1",
                      extra="listen 127.0.0.1:%d proxy\n" % pport)
-    a = open_from(pport, "127.0.0.2")
+    a = connect_from(pport, "127.0.0.2")
     a.sendall(v1("203.0.113.20"))
     assert recv_line(a).startswith(b"220")
-    b = open_from(pport, "127.0.0.2")
+    b = connect_from(pport, "127.0.0.2")
     b.sendall(v1("203.0.113.21"))     # another client behind the same balancer
     assert recv_line(b).startswith(b"220")
-    c = open_from(pport, "127.0.0.2")
+    c = connect_from(pport, "127.0.0.2")
     c.sendall(v1("203.0.113.20"))     # the first client again: over its limit
     assert recv_line(c).startswith(b"421 4.7.0")
     for s in (a, b, c):
@@ -193,7 +176,7 @@ def test_ip_authorized_tenant(make_gateway, tenant_factory):
         c.ehlo("app.client.test")
         assert c.docmd("MAIL", "FROM:<alice@acme.example>")[0] == 530
     # Behind a proxy, the real address decides; the most specific network wins.
-    s = open_from(pport, "127.0.0.2")
+    s = connect_from(pport, "127.0.0.2")
     s.sendall(v1("203.0.113.200"))
     f = s.makefile("rb")
     assert f.readline().startswith(b"220")
