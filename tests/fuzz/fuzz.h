@@ -8,14 +8,17 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CHECK(c)                                                                                   \
 	do {                                                                                       \
-		if (!(c))                                                                          \
+		if (!(c)) {                                                                        \
+			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c); \
 			abort();                                                                   \
+		}                                                                                  \
 	} while (0)
 
 #endif

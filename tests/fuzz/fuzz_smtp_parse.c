@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "base64.h"
 #include "smtp_parse.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void scan_both_ways(const char *in, size_t len, int dot)
 {
