@@ -64,12 +64,20 @@ def assert_no_secrets(text, where):
         assert sec not in text, "a secret (%s...) is in %s" % (sec[:4], where)
 
 
+_HANDED_OUT = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A free loopback port, never one handed out before in this run: two
+    calls before anything binds would otherwise get the same port."""
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def connect_from(port, src="127.0.0.1"):
